@@ -1,0 +1,58 @@
+"""Types shared by every imputation method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class ImputationResult:
+    """What an imputation method returns for one spatial dataset.
+
+    Attributes
+    ----------
+    counts
+        Spots × targets array of expected counts at each spot's own depth: the method's
+        expression estimate scaled by the spot's total counts over the input genes relative
+        to the reference cells' totals over the same genes.
+    targets
+        Gene symbols of the columns of ``counts``.
+    uncertainty
+        Optional spots × targets array; larger means less certain (same units as ``counts``
+        after ``log1p`` normalisation is not implied: methods document their own).
+    guard
+        Optional boolean spots × targets array; ``True`` where the method set the value to
+        zero because the matched reference neighbours do not express the gene.
+    labels
+        Optional per-spot label: the dominant cell type among the matched reference cells.
+        A label, not a deconvolution.
+    extra
+        Method-specific metadata stored under ``uns['commst']['method_info']``.
+    """
+
+    counts: np.ndarray
+    targets: list[str]
+    uncertainty: np.ndarray | None = None
+    guard: np.ndarray | None = None
+    labels: pd.Series | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.counts = np.asarray(self.counts, dtype=np.float32)
+        self.targets = [str(g) for g in self.targets]
+        if self.counts.ndim != 2 or self.counts.shape[1] != len(self.targets):
+            raise ValueError(
+                f"counts has shape {self.counts.shape} but {len(self.targets)} targets were named"
+            )
+        if not np.isfinite(self.counts).all():
+            raise ValueError("imputed counts contain NaN or inf")
+        if (self.counts < 0).any():
+            raise ValueError("imputed counts must be non-negative")
+        for name in ("uncertainty", "guard"):
+            value = getattr(self, name)
+            if value is not None and np.shape(value) != self.counts.shape:
+                raise ValueError(f"{name} has shape {np.shape(value)}, expected {self.counts.shape}")
