@@ -1,0 +1,407 @@
+"""Benchmark metrics: per-gene accuracy (Li et al. 2022) and communication recovery.
+
+This is the one metrics module every CommST benchmark uses.
+
+Per-gene metrics follow the definitions of Li et al. 2022, *Nat Methods* 19, 662–670
+("Benchmarking spatial and single-cell transcriptomics integration methods for transcript
+distribution prediction and cell type deconvolution"), as implemented in their
+``Benchmarking/GenesMetrics.py`` and ``AccuracyMetrics.ipynb``
+(github QuKunLab/SpatialBenchmarking), column by column (one column = one gene, one row =
+one spot):
+
+``pcc``
+    Pearson correlation of truth and prediction over spots (values as given).
+``ssim``
+    Structural similarity of the two spot vectors after each is divided by its maximum
+    (``scale_max``): ``l * c * s`` with ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``,
+    ``C3 = C2 / 2``, population moments and ``L = 1``, the dynamic range of max-scaled data.
+``rmse``
+    Root mean squared error of the two vectors after each is z-scored over spots
+    (``scale_z_score``, population standard deviation).
+``js``
+    Jensen–Shannon divergence (natural log, range ``[0, ln 2]``) of the two vectors after each
+    is divided by its sum (``scale_plus``), i.e. of the gene's distributions over spots.
+
+The accuracy score (AS) ranks methods on each metric's mean over genes (PCC and SSIM: higher
+is better; RMSE and JS: lower is better), divides the rank by the number of methods (best
+gets 1) and averages the four.
+
+Degenerate columns, which Li et al. leave to produce NaN, get their natural limit here so a
+method that predicts a constant (e.g. all zeros) is scored rather than dropped:
+
+- constant prediction: ``pcc = 0``; the z-scored prediction is all zeros (so ``rmse = 1``
+  against a non-constant truth); an all-zero prediction is a uniform distribution for ``js``
+  and all zeros for ``ssim``;
+- constant truth: the gene carries no spatial signal, ``pcc`` is NaN (other metrics are
+  still defined). Summaries use NaN-aware medians.
+
+Li et al. pick ``L`` as one of the two columns' maxima (1 after max-scaling unless a column
+is all zero); fixing ``L = 1`` is identical whenever both columns are non-zero and keeps
+SSIM defined otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, stats
+from scipy.special import rel_entr
+from sklearn.metrics import average_precision_score
+
+logger = logging.getLogger(__name__)
+
+GENE_METRICS: tuple[str, ...] = ("pcc", "ssim", "rmse", "js")
+"""Names of the per-gene metrics, in output column order."""
+
+HIGHER_IS_BETTER: dict[str, bool] = {"pcc": True, "ssim": True, "rmse": False, "js": False}
+"""Direction of each per-gene metric."""
+
+_SSIM_K1, _SSIM_K2, _SSIM_L = 0.01, 0.03, 1.0
+
+
+def _as_matrix(values: np.ndarray | pd.DataFrame | sparse.spmatrix, name: str) -> np.ndarray:
+    if sparse.issparse(values):
+        values = values.toarray()
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a spots x genes matrix, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf; impute or drop those values first")
+    return arr
+
+
+def _aligned(
+    truth: np.ndarray | pd.DataFrame,
+    pred: np.ndarray | pd.DataFrame,
+    genes: Sequence[str] | None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Return truth and prediction as float arrays with matching gene columns."""
+    if isinstance(truth, pd.DataFrame) and isinstance(pred, pd.DataFrame):
+        missing = [g for g in truth.columns if g not in pred.columns]
+        if missing:
+            raise ValueError(
+                f"prediction lacks {len(missing)} truth genes (e.g. {missing[:3]}); "
+                "predict every scored gene or subset the truth"
+            )
+        if len(truth.index) != len(pred.index) or not truth.index.equals(pred.index):
+            if set(truth.index) != set(pred.index):
+                raise ValueError("truth and prediction have different spots (index)")
+            pred = pred.loc[truth.index]
+        genes = [str(g) for g in truth.columns] if genes is None else list(genes)
+        return _as_matrix(truth[genes], "truth"), _as_matrix(pred[genes], "prediction"), genes
+    t = _as_matrix(truth, "truth")
+    p = _as_matrix(pred, "prediction")
+    if t.shape != p.shape:
+        raise ValueError(f"truth has shape {t.shape} but prediction has shape {p.shape}")
+    if genes is None:
+        genes = (
+            [str(g) for g in truth.columns]
+            if isinstance(truth, pd.DataFrame)
+            else [f"gene_{i}" for i in range(t.shape[1])]
+        )
+    if len(genes) != t.shape[1]:
+        raise ValueError(f"{len(genes)} gene names for {t.shape[1]} columns")
+    return t, p, list(genes)
+
+
+def _check_nonnegative(arr: np.ndarray, name: str) -> None:
+    if (arr < 0).any():
+        raise ValueError(
+            f"{name} has negative values; SSIM and JS need non-negative expression "
+            "(pass counts or log-normalised values, not z-scores)"
+        )
+
+
+def pcc(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Pearson correlation per column (gene) over rows (spots).
+
+    Parameters
+    ----------
+    truth, pred
+        Spots x genes arrays of the same shape.
+
+    Returns
+    -------
+    Array with one value per gene: NaN where the truth is constant, 0 where only the
+    prediction is constant.
+    """
+    t = truth - truth.mean(axis=0)
+    p = pred - pred.mean(axis=0)
+    st, sp = np.sqrt((t**2).sum(axis=0)), np.sqrt((p**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (t * p).sum(axis=0) / (st * sp)
+    r = np.where(sp > 0, r, 0.0)
+    r = np.where(st > 0, r, np.nan)
+    return np.clip(r, -1.0, 1.0)
+
+
+def _scale_max(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=0)
+    return np.divide(x, m, out=np.zeros_like(x), where=m > 0)
+
+
+def ssim(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Structural similarity per gene on max-scaled values (Li et al. 2022 ``cal_ssim``).
+
+    Parameters
+    ----------
+    truth, pred
+        Non-negative spots x genes arrays of the same shape.
+
+    Returns
+    -------
+    Array with one SSIM per gene, in ``[-1, 1]`` (1 = identical after max-scaling).
+    """
+    _check_nonnegative(truth, "truth")
+    _check_nonnegative(pred, "prediction")
+    x, y = _scale_max(truth), _scale_max(pred)
+    mu1, mu2 = x.mean(axis=0), y.mean(axis=0)
+    s1 = np.sqrt(((x - mu1) ** 2).mean(axis=0))
+    s2 = np.sqrt(((y - mu2) ** 2).mean(axis=0))
+    s12 = ((x - mu1) * (y - mu2)).mean(axis=0)
+    c1 = (_SSIM_K1 * _SSIM_L) ** 2
+    c2 = (_SSIM_K2 * _SSIM_L) ** 2
+    c3 = c2 / 2
+    lum = (2 * mu1 * mu2 + c1) / (mu1**2 + mu2**2 + c1)
+    con = (2 * s1 * s2 + c2) / (s1**2 + s2**2 + c2)
+    struct = (s12 + c3) / (s1 * s2 + c3)
+    return lum * con * struct
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    sd = x.std(axis=0)
+    centred = x - x.mean(axis=0)
+    return np.divide(centred, sd, out=np.zeros_like(x), where=sd > 0)
+
+
+def rmse(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Root mean squared error per gene of z-scored values (Li et al. 2022).
+
+    Parameters
+    ----------
+    truth, pred
+        Spots x genes arrays of the same shape.
+
+    Returns
+    -------
+    Array with one RMSE per gene, in ``[0, 2]`` (0 = identical up to location and scale).
+    """
+    return np.sqrt(((_zscore(truth) - _zscore(pred)) ** 2).mean(axis=0))
+
+
+def _scale_plus(x: np.ndarray) -> np.ndarray:
+    total = x.sum(axis=0)
+    uniform = np.full_like(x, 1.0 / x.shape[0])
+    return np.where(total > 0, np.divide(x, total, out=np.zeros_like(x), where=total > 0), uniform)
+
+
+def js(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Jensen–Shannon divergence per gene of its distributions over spots (Li et al. 2022).
+
+    Parameters
+    ----------
+    truth, pred
+        Non-negative spots x genes arrays of the same shape.
+
+    Returns
+    -------
+    Array with one divergence per gene (natural log), in ``[0, ln 2]``; 0 = same distribution.
+    """
+    _check_nonnegative(truth, "truth")
+    _check_nonnegative(pred, "prediction")
+    p, q = _scale_plus(truth), _scale_plus(pred)
+    m = (p + q) / 2
+    return 0.5 * rel_entr(p, m).sum(axis=0) + 0.5 * rel_entr(q, m).sum(axis=0)
+
+
+def gene_metrics(
+    truth: np.ndarray | pd.DataFrame | sparse.spmatrix,
+    pred: np.ndarray | pd.DataFrame | sparse.spmatrix,
+    genes: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Per-gene PCC, SSIM, RMSE and JS of a prediction against the truth.
+
+    Parameters
+    ----------
+    truth, pred
+        Spots x genes matrices (arrays, sparse matrices or DataFrames). With two DataFrames
+        genes are matched by column name and spots by index; otherwise by position.
+        Use the same scale for both (e.g. ``log1p`` of counts per 10k).
+    genes
+        Gene names of the columns (or, with DataFrames, the subset to score).
+
+    Returns
+    -------
+    Long table with columns ``gene, pcc, ssim, rmse, js``, one row per gene.
+    """
+    t, p, names = _aligned(truth, pred, genes)
+    return pd.DataFrame(
+        {
+            "gene": names,
+            "pcc": pcc(t, p),
+            "ssim": ssim(t, p),
+            "rmse": rmse(t, p),
+            "js": js(t, p),
+        }
+    )
+
+
+def accuracy_score(
+    metrics: pd.DataFrame,
+    *,
+    method_key: str = "method",
+    by: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Accuracy score (AS) of methods as in Li et al. 2022.
+
+    For each group (e.g. dataset, scenario, LR vs non-LR) the mean of each metric over genes
+    is taken per method; methods are ranked per metric (best = number of methods, ties get the
+    average rank), ranks are divided by the number of methods and the four are averaged.
+
+    Parameters
+    ----------
+    metrics
+        Long table with ``method_key``, the ``by`` columns and ``pcc, ssim, rmse, js``
+        (as returned by :func:`gene_metrics` with a method column added).
+    method_key
+        Column naming the method.
+    by
+        Columns defining groups ranked separately.
+
+    Returns
+    -------
+    One row per group and method: the ``by`` columns, ``method_key``, the mean of each
+    metric (``pcc, ssim, rmse, js``), their scaled ranks (``rank_pcc`` ...) and
+    ``accuracy_score`` in ``(0, 1]`` (1 = best on all four).
+    """
+    missing = [c for c in (method_key, *by, *GENE_METRICS) if c not in metrics.columns]
+    if missing:
+        raise ValueError(f"metrics table lacks columns {missing}; pass gene_metrics() output")
+    by = list(by)
+    means = metrics.groupby([*by, method_key], observed=True)[list(GENE_METRICS)].mean()
+    means = means.reset_index()
+    groups = means.groupby(by, observed=True) if by else [((), means)]
+    out = []
+    for _, grp in groups:
+        grp = grp.copy()
+        n = len(grp)
+        for m in GENE_METRICS:
+            # NaN means (a method scored no gene) rank last, as Li et al. fill them with 0
+            vals = grp[m].to_numpy(dtype=float)
+            filled = np.where(np.isnan(vals), -np.inf if HIGHER_IS_BETTER[m] else np.inf, vals)
+            key = filled if HIGHER_IS_BETTER[m] else -filled
+            grp[f"rank_{m}"] = stats.rankdata(key, method="average") / n
+        grp["accuracy_score"] = grp[[f"rank_{m}" for m in GENE_METRICS]].mean(axis=1)
+        out.append(grp)
+    return pd.concat(out, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------
+# communication recovery
+# --------------------------------------------------------------------------------------
+
+
+def _paired(truth: pd.Series | np.ndarray, pred: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(truth, pd.Series) and isinstance(pred, pd.Series):
+        joined = pd.concat([truth.rename("t"), pred.rename("p")], axis=1, join="inner")
+        t, p = joined["t"].to_numpy(dtype=float), joined["p"].to_numpy(dtype=float)
+    else:
+        t, p = np.asarray(truth, dtype=float).ravel(), np.asarray(pred, dtype=float).ravel()
+        if t.shape != p.shape:
+            raise ValueError(f"truth has {t.size} values but prediction has {p.size}")
+    keep = np.isfinite(t) & np.isfinite(p)
+    return t[keep], p[keep]
+
+
+def spearman(truth: pd.Series | np.ndarray, pred: pd.Series | np.ndarray) -> float:
+    """Spearman correlation of scores (e.g. per LR pair), NaN-pairs dropped.
+
+    Parameters
+    ----------
+    truth, pred
+        Scores on truth and on a method's output; Series are matched on their index (LR pair).
+
+    Returns
+    -------
+    Spearman's rho, NaN with fewer than 3 pairs or a constant side.
+    """
+    t, p = _paired(truth, pred)
+    if t.size < 3 or np.ptp(t) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    return float(stats.spearmanr(t, p).statistic)
+
+
+def pr_auc(truth_positive: pd.Series | np.ndarray, pred_score: pd.Series | np.ndarray) -> float:
+    """Area under the precision–recall curve (average precision) of truth-positive items.
+
+    Parameters
+    ----------
+    truth_positive
+        Boolean: item (e.g. LR pair) significant in the truth.
+    pred_score
+        Method's score; higher = more confident the item is positive.
+
+    Returns
+    -------
+    ``sklearn.metrics.average_precision_score``; NaN when the truth has no positive.
+    """
+    t, p = _paired(truth_positive, pred_score)
+    if not (t > 0).any():
+        return float("nan")
+    return float(average_precision_score(t > 0, p))
+
+
+def jaccard_top_k(
+    truth: pd.Series,
+    pred: pd.Series,
+    k: int = 50,
+    *,
+    largest: bool = True,
+) -> float:
+    """Jaccard index of the top-``k`` items of two score Series.
+
+    Parameters
+    ----------
+    truth, pred
+        Scores indexed by item (e.g. ``source|target|ligand|receptor``).
+    k
+        How many top items to compare (fewer if a Series is shorter).
+    largest
+        ``True`` when larger scores rank first; ``False`` for ranks / p-values.
+
+    Returns
+    -------
+    ``|A ∩ B| / |A ∪ B|`` of the two top-``k`` index sets.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+
+    def top(s: pd.Series) -> set:
+        s = s.dropna()
+        s = s.sort_values(ascending=not largest, kind="mergesort")
+        return set(s.index[:k])
+
+    a, b = top(truth), top(pred)
+    union = a | b
+    return float(len(a & b) / len(union)) if union else float("nan")
+
+
+def false_positive_rate(significant: pd.Series | np.ndarray) -> float:
+    """Share of items called significant among items that should not be (e.g. decoy pairs).
+
+    Parameters
+    ----------
+    significant
+        Boolean per negative item (decoy pair, or pair whose ligand is absent in truth).
+
+    Returns
+    -------
+    Mean of ``significant``; NaN when empty.
+    """
+    s = np.asarray(significant, dtype=bool)
+    return float(s.mean()) if s.size else float("nan")
