@@ -1,0 +1,178 @@
+"""Preprocessing: QC, normalisation and the choice of LR target and input genes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scanpy as sc
+import scipy.sparse as sp
+
+from ._genes import harmonise_genes
+
+logger = logging.getLogger(__name__)
+
+#: Library defaults of :func:`prepare`; the workflow's config schema carries the same values
+#: (``tests/test_config.py`` checks that they agree).
+DEFAULTS: dict[str, float | int] = {
+    "min_expr_frac": 0.05,
+    "min_shared_genes": 50,
+    "min_counts_spot": 10,
+    "min_counts_cell": 200,
+    "target_sum": 1e4,
+}
+
+
+def counts_matrix(adata: ad.AnnData) -> sp.csr_matrix:
+    """Raw counts of ``adata`` (``layers['counts']`` when present, else ``X``) as CSR."""
+    X = adata.layers["counts"] if "counts" in adata.layers else adata.X
+    return sp.csr_matrix(X)
+
+
+def normalise(adata: ad.AnnData, *, target_sum: float = DEFAULTS["target_sum"]) -> None:
+    """Keep raw counts in ``layers['counts']`` and log-normalise ``X`` in place.
+
+    ``X = log1p(counts / total_counts * target_sum)``, with scanpy's ``normalize_total``
+    and ``log1p``; ``obs['total_counts']`` holds each observation's library size.
+    """
+    counts = counts_matrix(adata).astype(np.float32)
+    adata.layers["counts"] = counts
+    adata.X = counts.copy()
+    adata.obs["total_counts"] = np.asarray(counts.sum(axis=1)).ravel()
+    sc.pp.normalize_total(adata, target_sum=target_sum)
+    sc.pp.log1p(adata)
+    adata.uns.pop("log1p", None)
+
+
+def expressed_fraction(reference: ad.AnnData, genes: Iterable[str], *, groupby: str = "cell_type") -> pd.DataFrame:
+    """Share of cells with a non-zero count, per cell type (rows) and gene (columns)."""
+    genes = [g for g in genes if g in reference.var_names]
+    counts = counts_matrix(reference[:, genes]) > 0
+    labels = reference.obs[groupby].astype("category")
+    onehot = sp.csr_matrix(pd.get_dummies(labels).to_numpy(dtype=np.float32))
+    n_per_type = np.asarray(onehot.sum(axis=0)).ravel()
+    frac = (onehot.T @ counts.astype(np.float32)).toarray() / n_per_type[:, None]
+    return pd.DataFrame(frac, index=labels.cat.categories, columns=genes)
+
+
+def select_lr_targets(
+    reference: ad.AnnData,
+    lr_genes: Iterable[str],
+    *,
+    min_expr_frac: float = DEFAULTS["min_expr_frac"],
+    groupby: str = "cell_type",
+) -> list[str]:
+    """LR genes the reference expresses: share of expressing cells ≥ ``min_expr_frac`` in ≥ 1 cell type.
+
+    Returns the genes in reference order.
+    """
+    frac = expressed_fraction(reference, lr_genes, groupby=groupby)
+    keep = set(frac.columns[(frac >= min_expr_frac).any(axis=0)])
+    return [g for g in reference.var_names if g in keep]
+
+
+def _filter_low_counts(adata: ad.AnnData, min_counts: int, what: str) -> ad.AnnData:
+    totals = np.asarray(counts_matrix(adata).sum(axis=1)).ravel()
+    keep = totals >= min_counts
+    if not keep.all():
+        logger.info("removed %d of %d %s with fewer than %d counts", (~keep).sum(), len(keep), what, min_counts)
+    return adata[keep].copy()
+
+
+def prepare(
+    spatial: ad.AnnData,
+    reference: ad.AnnData,
+    lr_genes: tuple[Iterable[str], Iterable[str]],
+    *,
+    alias_map: Mapping[str, str] | None = None,
+    min_expr_frac: float = DEFAULTS["min_expr_frac"],
+    min_shared_genes: int = DEFAULTS["min_shared_genes"],
+    min_counts_spot: int = DEFAULTS["min_counts_spot"],
+    min_counts_cell: int = DEFAULTS["min_counts_cell"],
+    target_sum: float = DEFAULTS["target_sum"],
+) -> tuple[ad.AnnData, ad.AnnData]:
+    """Harmonise, filter and normalise a spatial/reference pair and choose the gene sets.
+
+    Parameters
+    ----------
+    spatial
+        Spots × genes, raw counts, ``obsm['spatial']``.
+    reference
+        Cells × genes, raw counts, ``obs['cell_type']``.
+    lr_genes
+        ``(ligand genes, receptor genes)`` of the LR database, complex subunits split
+        (:func:`commst.priors.lr_genes`).
+    alias_map
+        Alias → current symbol, applied to both datasets (:func:`harmonise_genes`).
+    min_expr_frac
+        An LR gene is a target when at least this share of cells of at least one cell type
+        express it.
+    min_shared_genes
+        Fewer input genes (shared, non-target) than this is an error.
+    min_counts_spot, min_counts_cell
+        Spots / cells with fewer total counts are removed.
+    target_sum
+        Library size for normalisation.
+
+    Returns
+    -------
+    ``(spatial, reference)``, new objects. Both have ``layers['counts']``, log-normalised
+    ``X``, ``obs['total_counts']`` and ``var`` flags ``is_ligand``, ``is_receptor``,
+    ``is_lr_target``, ``is_input``; spatial also ``var['in_reference']`` and reference
+    ``var['measured_in_spatial']``. The reference keeps the shared genes and the targets.
+    ``spatial.uns['commst']['genes']`` (and the same in reference) holds the lists
+    ``lr_targets`` (with its ``ligands`` and ``receptors``), ``input`` and ``shared`` and the harmonisation counts.
+    """
+    ligands, receptors = (set(g) for g in lr_genes)
+    spatial = _filter_low_counts(harmonise_genes(spatial, alias_map), min_counts_spot, "spots")
+    reference = _filter_low_counts(harmonise_genes(reference, alias_map), min_counts_cell, "reference cells")
+    reference.obs["cell_type"] = reference.obs["cell_type"].astype(str).astype("category")
+
+    targets = select_lr_targets(reference, ligands | receptors, min_expr_frac=min_expr_frac)
+    if not targets:
+        raise ValueError(
+            f"no LR gene is expressed in the reference (share of expressing cells >= {min_expr_frac} "
+            "in any cell type); check the species and the LR resource, or lower preprocess.min_expr_frac"
+        )
+    shared = [g for g in spatial.var_names if g in set(reference.var_names)]
+    target_set = set(targets)
+    inputs = [g for g in shared if g not in target_set]
+    if len(inputs) < min_shared_genes:
+        raise ValueError(
+            f"only {len(inputs)} genes are measured in both datasets besides the LR targets "
+            f"(minimum {min_shared_genes}); check that both use the same species and gene symbols"
+        )
+    reference = reference[:, [g for g in reference.var_names if g in set(shared) | target_set]].copy()
+
+    genes = {
+        "lr_targets": targets,
+        "ligands": [g for g in targets if g in ligands],
+        "receptors": [g for g in targets if g in receptors],
+        "input": inputs,
+        "shared": shared,
+        "harmonised_spatial": dict(spatial.uns.pop("commst_genes_harmonised")),
+        "harmonised_reference": dict(reference.uns.pop("commst_genes_harmonised")),
+    }
+    for adata in (spatial, reference):
+        normalise(adata, target_sum=target_sum)
+        names = adata.var_names
+        adata.var["is_ligand"] = names.isin(list(ligands))
+        adata.var["is_receptor"] = names.isin(list(receptors))
+        adata.var["is_lr_target"] = names.isin(targets)
+        adata.var["is_input"] = names.isin(inputs)
+        adata.uns["commst"] = {"genes": genes}
+    spatial.var["in_reference"] = spatial.var_names.isin(reference.var_names)
+    reference.var["measured_in_spatial"] = reference.var_names.isin(spatial.var_names)
+    logger.info(
+        "%d spots, %d reference cells in %d types; %d LR targets (%d measured in spatial), %d input genes",
+        spatial.n_obs,
+        reference.n_obs,
+        reference.obs["cell_type"].nunique(),
+        len(targets),
+        int(reference.var.loc[targets, "measured_in_spatial"].sum()),
+        len(inputs),
+    )
+    return spatial, reference

@@ -1,0 +1,34 @@
+"""Imputation methods and the output builder.
+
+Every method has the signature
+``impute_<name>(spatial, reference, *, targets, input_genes, seed=0, **params) -> ImputationResult``
+and is reachable by name through :func:`get_method`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+
+from ._knn import impute_knn, shared_embedding
+from ._output import build_imputed
+from ._types import ImputationResult
+
+#: Method name → "module:function" (imported on first use, so heavy dependencies such as
+#: torch, tangram or scvi-tools load only when that method runs).
+METHODS: dict[str, str] = {
+    "knn": "commst.tl._knn:impute_knn",
+    "commst": "commst.model:impute_commst",
+}
+
+
+def get_method(name: str) -> Callable[..., ImputationResult]:
+    """The imputation function registered as ``name``."""
+    try:
+        module, func = METHODS[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown imputation method {name!r}; choose one of {sorted(METHODS)}") from None
+    return getattr(import_module(module), func)
+
+
+__all__ = ["METHODS", "ImputationResult", "build_imputed", "get_method", "impute_knn", "shared_embedding"]

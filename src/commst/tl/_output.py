@@ -1,0 +1,93 @@
+"""Build the imputed AnnData of the output contract from an :class:`ImputationResult`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .._utils import package_versions
+from ..pp import counts_matrix
+from ._types import ImputationResult
+
+
+def build_imputed(
+    spatial: ad.AnnData,
+    result: ImputationResult,
+    *,
+    method: str,
+    params: dict[str, Any] | None = None,
+    resources: dict[str, Any] | None = None,
+    target_sum: float = 1e4,
+) -> ad.AnnData:
+    """Assemble the imputed spots × LR-targets AnnData.
+
+    Parameters
+    ----------
+    spatial
+        The prepared spatial data the method imputed (``layers['counts']``,
+        ``obs['total_counts']``, ``var`` flags from :func:`commst.pp.prepare`).
+    result
+        The method's output.
+    method
+        Method name, recorded in ``uns['commst']``.
+    params
+        Method and workflow parameters, recorded as JSON in ``uns['commst']['config']``.
+    resources
+        Resources used (LR database name, prior files and checksums), recorded as JSON.
+    target_sum
+        Library size of the log-normalisation (as in preprocess).
+
+    Returns
+    -------
+    AnnData with spatial ``obs``/``obsm``; ``X`` = ``log1p(imputed_counts / library_size *
+    target_sum)`` (dense float32); ``layers['imputed_counts']``; ``layers['observed']`` =
+    the spatial data's log-normalised value where it measured the gene, else 0;
+    ``layers['uncertainty']`` and ``layers['guarded']`` when the method gives them;
+    ``obs['matched_cell_type']`` (a label: the dominant cell type of the matched reference
+    cells, not a deconvolution); ``var`` flags ``is_ligand``, ``is_receptor``,
+    ``measured_in_spatial``; ``uns['commst']`` with ``method``, ``config``, ``versions``,
+    ``resources``.
+    """
+    targets = result.targets
+    library = np.asarray(counts_matrix(spatial).sum(axis=1)).ravel().astype(np.float64)
+    scale = np.divide(target_sum, library, out=np.zeros_like(library), where=library > 0)
+    X = np.log1p(result.counts * scale[:, None]).astype(np.float32)
+
+    genes = spatial.uns["commst"]["genes"]
+    var = pd.DataFrame(index=pd.Index(targets, name=None))
+    var["is_ligand"] = var.index.isin(list(genes["ligands"]))
+    var["is_receptor"] = var.index.isin(list(genes["receptors"]))
+    measured = var.index.isin(spatial.var_names)
+    var["measured_in_spatial"] = measured
+
+    observed = np.zeros_like(X)
+    if measured.any():
+        cols = np.flatnonzero(measured)
+        sub = spatial[:, var.index[measured]].X
+        observed[:, cols] = sub.toarray() if sp.issparse(sub) else np.asarray(sub)
+
+    out = ad.AnnData(X=X, obs=spatial.obs.copy(), var=var, obsm={k: v.copy() for k, v in spatial.obsm.items()})
+    out.layers["imputed_counts"] = result.counts.astype(np.float32)
+    out.layers["observed"] = observed.astype(np.float32)
+    if result.uncertainty is not None:
+        out.layers["uncertainty"] = np.asarray(result.uncertainty, dtype=np.float32)
+    if result.guard is not None:
+        out.layers["guarded"] = np.asarray(result.guard, dtype=np.uint8)
+    if result.labels is not None:
+        out.obs["matched_cell_type"] = pd.Categorical(result.labels.reindex(out.obs_names).astype(str))
+    if "spatial" in spatial.uns:
+        out.uns["spatial"] = spatial.uns["spatial"]
+    out.uns["commst"] = {
+        "method": method,
+        "config": json.dumps(params or {}, sort_keys=True, default=str),
+        "method_info": json.dumps(result.extra, sort_keys=True, default=str),
+        "versions": package_versions(),
+        "resources": json.dumps(resources or {}, sort_keys=True, default=str),
+        "n_input_genes": len(genes["input"]),
+    }
+    return out
