@@ -80,3 +80,18 @@ def log_to_file(path: str | os.PathLike[str] | None, level: int = logging.INFO) 
         force=True,
     )
     logging.captureWarnings(True)
+
+
+def run_logged(log_path: str | os.PathLike[str] | None, func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``func`` with logging sent to ``log_path``; a failure is logged with its traceback.
+
+    Used by the workflow's scripts so each rule's ``log:`` file tells what happened; the
+    exception is re-raised so the job fails and Snakemake removes its outputs.
+    """
+    log_to_file(log_path)
+    log = logging.getLogger("commst")
+    try:
+        return func(*args, **kwargs)
+    except Exception:
+        log.exception("failed")
+        raise

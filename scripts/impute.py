@@ -1,0 +1,42 @@
+"""Impute the LR targets of one sample with the configured method (Snakemake script)."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
+
+
+import logging
+
+import anndata as ad
+
+from commst._utils import run_logged, write_h5ad
+from commst.tl import build_imputed, get_method
+
+
+def main(snakemake):
+    spatial = ad.read_h5ad(snakemake.input.spatial)
+    reference = ad.read_h5ad(snakemake.input.reference)
+    genes = spatial.uns["commst"]["genes"]
+    method = snakemake.params.method
+    params = dict(snakemake.params.method_params)
+    logging.getLogger("commst").info("imputing %d LR targets with %s %s", len(genes["lr_targets"]), method, params)
+    result = get_method(method)(
+        spatial,
+        reference,
+        targets=list(genes["lr_targets"]),
+        input_genes=list(genes["input"]),
+        seed=snakemake.params.seed,
+        **params,
+    )
+    imputed = build_imputed(
+        spatial,
+        result,
+        method=method,
+        params=snakemake.params.config,
+        resources={"lr_resource": snakemake.params.config["lr_resource"]["name"], "lr_table": snakemake.input.lr},
+        target_sum=snakemake.params.config["preprocess"]["target_sum"],
+    )
+    write_h5ad(imputed, snakemake.output[0])
+
+
+run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

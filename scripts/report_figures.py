@@ -1,0 +1,36 @@
+"""Figures of one sample for the Snakemake report (Snakemake script)."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
+
+
+import anndata as ad
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from commst import pl
+from commst._utils import atomic_path, run_logged
+
+
+def save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def main(snakemake):
+    imputed = ad.read_h5ad(snakemake.input.imputed)
+    bivariate = pd.read_csv(snakemake.input.bivariate, sep="\t")
+    genes = pl.top_lr_genes(bivariate, imputed, snakemake.params.n_genes)
+    save(pl.spatial_lr_genes(imputed, genes), snakemake.output.spatial)
+    fig = pl.top_interactions(
+        bivariate,
+        pd.read_csv(snakemake.input.spatial_celltype, sep="\t"),
+        pd.read_csv(snakemake.input.reference_celltype, sep="\t"),
+        n_interactions=snakemake.params.n_interactions,
+    )
+    save(fig, snakemake.output.interactions)
+
+
+run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

@@ -1,0 +1,147 @@
+"""Config and sample-sheet schemas: defaults, and clear rejections of bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from commst.pp import DEFAULTS
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SAMPLES_SCHEMA = REPO / "workflow" / "schemas" / "samples.schema.yaml"
+
+
+def _config():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_default_config_validates_and_fills_defaults():
+    config = {"samples": "config/samples.tsv"}
+    validate(config, str(CONFIG_SCHEMA), set_default=True)
+    assert config["impute"]["method"] == "knn"
+    assert config["ccc"]["celltype_method"] == "rank_aggregate"
+    full = _config()
+    validate(full, str(CONFIG_SCHEMA), set_default=True)
+
+
+def test_schema_defaults_equal_library_defaults():
+    """One source of defaults: the workflow schema and commst.pp agree."""
+    props = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["preprocess"]["properties"]
+    for key, value in DEFAULTS.items():
+        assert props[key]["default"] == value, key
+    assert set(props) == set(DEFAULTS)
+
+
+def test_config_yaml_values_equal_schema_defaults():
+    """config/config.yaml documents the defaults; it must not silently diverge from the schema."""
+    schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
+
+    def walk(cfg, props, path=""):
+        for key, value in cfg.items():
+            spec = props[key]
+            if isinstance(value, dict):
+                walk(value, spec["properties"], f"{path}{key}.")
+            elif key != "samples":
+                assert spec.get("default") == value, f"{path}{key}: config {value!r} != schema {spec.get('default')!r}"
+
+    walk(_config(), schema["properties"])
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"impute": {"method": "magic"}}, "magic"),
+        ({"preprocess": {"min_expr_frac": 1.5}}, "1.5"),
+        ({"ccc": {"celltype_method": "nonsense"}}, "nonsense"),
+        ({"unknown_section": {}}, "unknown_section"),
+        ({"impute": {"knn": {"k": 0}}}, "0"),
+    ],
+)
+def test_bad_config_is_rejected_with_the_offending_value(change, expected):
+    config = {"samples": "config/samples.tsv", **change}
+    with pytest.raises(WorkflowError) as err:
+        validate(config, str(CONFIG_SCHEMA), set_default=True)
+    assert expected in str(err.value)
+
+
+def _sheet(**overrides):
+    row = {
+        "sample": "s1",
+        "reference": "ref.h5ad",
+        "spatial": "sp.h5ad",
+        "spatial_format": "h5ad",
+        "species": "human",
+        "cell_type_key": "cell_type",
+    }
+    row.update(overrides)
+    return pd.DataFrame([row]).set_index("sample", drop=False)
+
+
+def test_good_sample_sheet_validates():
+    validate(_sheet(), str(SAMPLES_SCHEMA))
+    validate(_sheet(spatial_format="stereo_gem", bin_size=50), str(SAMPLES_SCHEMA))
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        ({"species": "zebrafish"}, "zebrafish"),
+        ({"spatial_format": "loom"}, "loom"),
+        ({"spatial_format": "stereo_gem"}, "bin_size"),
+        ({"spatial_format": "csv"}, "spatial_coords"),
+        ({"sample": "bad name/with slash"}, "bad name/with slash"),
+    ],
+)
+def test_bad_sample_sheet_is_rejected(overrides, expected):
+    with pytest.raises(WorkflowError) as err:
+        validate(_sheet(**overrides), str(SAMPLES_SCHEMA))
+    assert expected in str(err.value)
+
+
+def _dry_run(tmp_path: Path, sheet: str) -> subprocess.CompletedProcess:
+    (tmp_path / "samples.tsv").write_text(sheet)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", f"samples={tmp_path / 'samples.tsv'}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+HEADER = "sample\treference\tspatial\tspatial_format\tspecies\tcell_type_key\n"
+DEMO_ROW = "{name}\t{repo}/resources/demo/visium_lymphnode_human_ref.h5ad\t{repo}/resources/demo/visium_lymphnode_human_sp.h5ad\th5ad\thuman\tcell_type\n"
+
+
+def test_workflow_rejects_duplicate_samples_missing_paths_and_unknown_columns(tmp_path):
+    row = DEMO_ROW.format(name="a", repo=REPO)
+    result = _dry_run(tmp_path, HEADER + row + row)
+    assert result.returncode != 0 and "duplicated sample name" in result.stderr + result.stdout
+
+    missing = HEADER + "a\tnowhere.h5ad\tsp.h5ad\th5ad\thuman\tcell_type\n"
+    result = _dry_run(tmp_path, missing)
+    out = result.stderr + result.stdout
+    assert result.returncode != 0 and "nowhere.h5ad" in out and "does not exist" in out
+
+    extra = HEADER.rstrip("\n") + "\tcolour\n" + row.rstrip("\n") + "\tblue\n"
+    result = _dry_run(tmp_path, extra)
+    assert result.returncode != 0 and "colour" in result.stderr + result.stdout
+
+
+def test_relative_paths_resolve_against_the_sheet_folder(tmp_path):
+    demo = tmp_path / "data"
+    demo.mkdir()
+    for name in ("visium_lymphnode_human_ref.h5ad", "visium_lymphnode_human_sp.h5ad"):
+        (demo / name).symlink_to(REPO / "resources" / "demo" / name)
+    sheet = HEADER + "rel\tdata/visium_lymphnode_human_ref.h5ad\tdata/visium_lymphnode_human_sp.h5ad\th5ad\thuman\tcell_type\n"
+    result = _dry_run(tmp_path, sheet)
+    assert result.returncode == 0, result.stderr
+    assert "results/rel/imputed.h5ad" in result.stdout

@@ -1,0 +1,82 @@
+"""The knn method and the output builder on data where the answer is known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import commst.pp as pp
+from commst.tl import ImputationResult, build_imputed, get_method, impute_knn
+
+from synthetic import PLANTED_LR, planted_pair
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    spatial, ref = planted_pair()
+    return pp.prepare(spatial, ref, PLANTED_LR, min_shared_genes=10)
+
+
+def _run(prepared, **kw):
+    s, r = prepared
+    genes = s.uns["commst"]["genes"]
+    return impute_knn(s, r, targets=genes["lr_targets"], input_genes=genes["input"], k=10, **kw)
+
+
+def test_planted_ligand_recovered_only_in_its_cell_type(prepared):
+    s, _ = prepared
+    res = _run(prepared)
+    liga = res.counts[:, res.targets.index("LIGA")]
+    recb = res.counts[:, res.targets.index("RECB")]
+    truth = s.obs["true_type"].to_numpy()
+    assert liga[truth == "type0"].min() > 0.5
+    assert liga[truth != "type0"].max() == 0
+    assert recb[truth == "type1"].min() > 0.5 and recb[truth != "type1"].max() == 0
+    # the guard flags exactly the spots whose neighbours never express the gene
+    np.testing.assert_array_equal(res.guard[:, res.targets.index("LIGA")], truth != "type0")
+    assert (res.labels.to_numpy() == truth).mean() == 1.0
+
+
+def test_imputed_counts_scale_with_spot_depth(prepared):
+    s, r = prepared
+    genes = s.uns["commst"]["genes"]
+    doubled = s.copy()
+    doubled.layers["counts"] = doubled.layers["counts"] * 2
+    a = _run(prepared)
+    b = impute_knn(doubled, r, targets=genes["lr_targets"], input_genes=genes["input"], k=10)
+    np.testing.assert_allclose(b.counts, 2 * a.counts, rtol=1e-5)
+
+
+def test_output_contract(prepared):
+    s, _ = prepared
+    res = _run(prepared)
+    out = build_imputed(s, res, method="knn", params={"k": 10}, resources={"lr_resource": "test"})
+    assert list(out.var_names) == res.targets
+    assert out.obs_names.equals(s.obs_names)
+    np.testing.assert_array_equal(out.obsm["spatial"], s.obsm["spatial"])
+    assert {"imputed_counts", "observed", "uncertainty", "guarded"} <= set(out.layers)
+    assert out.var.loc["LIGA", "is_ligand"] and out.var.loc["RECB", "is_receptor"]
+    assert out.var.loc["RECALL", "measured_in_spatial"] and not out.var.loc["LIGA", "measured_in_spatial"]
+    # observed = the spatial log-normalised value where measured, zero where not
+    np.testing.assert_allclose(out[:, "RECALL"].layers["observed"].ravel(), s[:, "RECALL"].X.toarray().ravel(), rtol=1e-6)
+    assert not out[:, "LIGA"].layers["observed"].any()
+    lib = s.layers["counts"].sum(1).A1
+    np.testing.assert_allclose(out.X[:, 0], np.log1p(res.counts[:, 0] / lib * 1e4), rtol=1e-5)
+    assert out.uns["commst"]["method"] == "knn" and json.loads(out.uns["commst"]["config"]) == {"k": 10}
+    assert "anndata" in out.uns["commst"]["versions"]
+    assert np.isfinite(out.X).all()
+
+
+def test_result_rejects_bad_values():
+    with pytest.raises(ValueError, match="NaN"):
+        ImputationResult(counts=np.array([[np.nan]]), targets=["A"])
+    with pytest.raises(ValueError, match="2 targets"):
+        ImputationResult(counts=np.zeros((3, 1)), targets=["A", "B"])
+
+
+def test_get_method():
+    assert get_method("knn") is impute_knn
+    with pytest.raises(ValueError, match="unknown imputation method"):
+        get_method("magic")

@@ -1,0 +1,84 @@
+"""Preprocessing: gene harmonisation, target choice, normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import commst.pp as pp
+from commst.priors import load_lr_resource, lr_genes
+
+from synthetic import PLANTED_LR, planted_pair
+
+
+def test_harmonise_renames_aliases_and_merges_duplicates():
+    spatial, _ = planted_pair(seed=1)
+    sub = spatial[:, ["HK0", "HK1", "HK2", "HK3"]].copy()
+    sub.var_names = ["HK0", " HK0", "OLDNAME", "HKX"]
+    out = pp.harmonise_genes(sub, {"OLDNAME": "HK0", "HKX": "NEWNAME"})
+    # " HK0" is HK0 after stripping: merged by summing counts. OLDNAME is an alias of HK0, but
+    # HK0 is measured separately, so the two are kept apart; HKX becomes its current symbol.
+    assert list(out.var_names) == ["HK0", "OLDNAME", "NEWNAME"]
+    np.testing.assert_allclose(out.X[:, 0].toarray().ravel(), sub.X[:, :2].sum(1).A1)
+    np.testing.assert_allclose(out.X[:, 2].toarray().ravel(), sub.X[:, 3].toarray().ravel())
+    assert out.uns["commst_genes_harmonised"] == {"n_input": 4, "renamed": 1, "merged": 1}
+    assert out.var.loc["HK0", "original_symbol"] == "HK0, HK0"
+
+
+def test_harmonise_strips_ensembl_versions():
+    spatial, _ = planted_pair(seed=1)
+    sub = spatial[:, ["HK0", "HK1"]].copy()
+    sub.var_names = ["ENSG00000141510.17", "HK1"]
+    assert list(pp.harmonise_genes(sub).var_names) == ["ENSG00000141510", "HK1"]
+
+
+def test_targets_are_lr_genes_expressed_in_a_reference_type():
+    _, ref = planted_pair()
+    ref = ref.copy()
+    # RECB only in 2 of 60 type1 cells: below 5 %, so no longer a target
+    x = ref.X.toarray()
+    col = list(ref.var_names).index("RECB")
+    x[:, col] = 0
+    idx = np.flatnonzero(ref.obs["cell_type"].to_numpy() == "type1")[:2]
+    x[idx, col] = 1
+    ref.X = sp.csr_matrix(x)
+    targets = pp.select_lr_targets(ref, {"LIGA", "RECB", "RECALL"}, min_expr_frac=0.05)
+    assert targets == ["LIGA", "RECALL"]
+    assert pp.select_lr_targets(ref, {"RECB"}, min_expr_frac=0.03) == ["RECB"]
+
+
+def test_prepare_gene_sets_and_normalisation():
+    spatial, ref = planted_pair()
+    s, r = pp.prepare(spatial, ref, PLANTED_LR, min_shared_genes=10)
+    genes = s.uns["commst"]["genes"]
+    assert set(genes["lr_targets"]) == {"LIGA", "RECB", "RECALL"}
+    assert "RECALL" not in genes["input"] and "RECALL" in genes["shared"]  # targets never inputs
+    assert genes["ligands"] == ["LIGA"]
+    assert set(r.var_names) == set(genes["shared"]) | set(genes["lr_targets"])
+    # X is log1p of counts per 10^4
+    expected = np.log1p(s.layers["counts"][0].toarray() / s.layers["counts"][0].sum() * 1e4)
+    np.testing.assert_allclose(s.X[0].toarray(), expected, rtol=1e-5)
+    assert s.var.loc["RECALL", "in_reference"] and r.var.loc["LIGA", "is_ligand"]
+    assert not r.var.loc["LIGA", "measured_in_spatial"]
+
+
+def test_prepare_rejects_too_few_shared_genes_and_no_lr_expression():
+    spatial, ref = planted_pair()
+    with pytest.raises(ValueError, match=r"only \d+ genes are measured in both"):
+        pp.prepare(spatial, ref, PLANTED_LR, min_shared_genes=10_000)
+    with pytest.raises(ValueError, match="no LR gene is expressed"):
+        pp.prepare(spatial, ref, ({"NOTAGENE"}, set()), min_shared_genes=10)
+
+
+def test_prepare_on_demo_selects_expressed_lr_genes(demo_pair):
+    spatial, ref = demo_pair
+    lr = load_lr_resource("consensus", "human")
+    s, r = pp.prepare(spatial, ref, lr_genes(lr))
+    genes = s.uns["commst"]["genes"]
+    ligands, receptors = lr_genes(lr)
+    assert set(genes["lr_targets"]) <= ligands | receptors
+    frac = pp.expressed_fraction(r, genes["lr_targets"])
+    assert (frac.max(axis=0) >= 0.05).all()
+    assert len(genes["lr_targets"]) > 500 and len(genes["input"]) > 400
+    assert s.n_obs == spatial.n_obs and np.isfinite(s.X.data).all()

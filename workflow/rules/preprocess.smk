@@ -1,0 +1,41 @@
+rule lr_resource:
+    output:
+        "results/priors/{species}/lr_resource.tsv",
+    log:
+        "logs/priors/{species}/lr_resource.log",
+    benchmark:
+        "benchmarks/priors/{species}/lr_resource.tsv"
+    conda:
+        "../../envs/commst.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        name=config["lr_resource"]["name"],
+    script:
+        "../../scripts/lr_resource.py"
+
+
+rule preprocess:
+    input:
+        unpack(get_preprocess_inputs),
+    output:
+        spatial="results/{sample}/prepared/spatial.h5ad",
+        reference="results/{sample}/prepared/reference.h5ad",
+        genes="results/{sample}/prepared/genes.json",
+    log:
+        "logs/{sample}/preprocess.log",
+    benchmark:
+        "benchmarks/{sample}/preprocess.tsv"
+    conda:
+        "../../envs/commst.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input, attempt: max(4000, 20 * input.size_mb) * attempt,
+        runtime=30,
+    params:
+        sample=lambda wc: get_sample(wc).to_dict(),
+        preprocess=config["preprocess"],
+    script:
+        "../../scripts/preprocess.py"
