@@ -1,0 +1,148 @@
+"""AnnData (.h5ad) inputs: spatial data and the single-cell reference."""
+
+from __future__ import annotations
+
+import logging
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from ..validate import CommstInputError
+from ._common import PathLike, make_unique, require_path, spatial_anndata, to_counts_csr
+
+logger = logging.getLogger("commst.io")
+
+#: obs column pairs accepted as coordinates when obsm['spatial'] is absent (first match wins).
+_OBS_COORD_COLUMNS = (("x", "y"), ("X", "Y"), ("imagecol", "imagerow"))
+
+
+def _read_h5ad(path: PathLike) -> AnnData:
+    path = require_path(path)
+    try:
+        return ad.read_h5ad(path)
+    except Exception as err:  # h5py/anndata raise many types for truncated or foreign files
+        raise CommstInputError(
+            path,
+            f"cannot be read as an AnnData .h5ad file ({type(err).__name__}: {err})",
+            "check the file is complete and was written by anndata (adata.write_h5ad); "
+            "for other formats set spatial_format accordingly",
+        ) from err
+
+
+def _counts_source(adata: AnnData) -> tuple[str, object]:
+    if "counts" in adata.layers:
+        return "layers['counts']", adata.layers["counts"]
+    return "X", adata.X
+
+
+def read_h5ad_spatial(path: PathLike) -> AnnData:
+    """Read spatial data from an ``.h5ad`` file.
+
+    Parameters
+    ----------
+    path
+        AnnData file with raw counts in ``layers['counts']`` (preferred) or ``X``, and
+        coordinates in ``obsm['spatial']`` or in obs columns ``x``/``y``
+        (also ``imagecol``/``imagerow``).
+
+    Returns
+    -------
+    AnnData in the common reader layout (see :mod:`commst.io`); obs and var columns are
+    kept, as is ``uns['spatial']`` (Visium images and scale factors) when present. Other
+    layers and obsm entries are dropped.
+
+    Raises
+    ------
+    CommstInputError
+        File missing or unreadable, or no coordinates.
+    """
+    src = _read_h5ad(path)
+    where, counts = _counts_source(src)
+    if "spatial" in src.obsm:
+        coords, coords_from = src.obsm["spatial"], "obsm['spatial']"
+        coords = coords.to_numpy() if isinstance(coords, pd.DataFrame) else np.asarray(coords)
+        if coords.ndim == 2 and coords.shape[1] > 2:
+            raise CommstInputError(
+                path,
+                f"obsm['spatial'] has {coords.shape[1]} columns, expected 2 (x, y)",
+                "keep two columns, e.g. adata.obsm['spatial'] = adata.obsm['spatial'][:, :2], "
+                "or select one section of 3-D data",
+            )
+    else:
+        pair = next((p for p in _OBS_COORD_COLUMNS if set(p) <= set(src.obs.columns)), None)
+        if pair is None:
+            raise CommstInputError(
+                path,
+                f"has no coordinates (no obsm['spatial'] and no obs columns x/y; obsm keys: "
+                f"{list(src.obsm)}, obs columns: {list(src.obs.columns)[:10]})",
+                "store coordinates in obsm['spatial'] (n × 2) or obs columns 'x' and 'y'",
+            )
+        coords, coords_from = src.obs[list(pair)].to_numpy(), f"obs[{list(pair)}]"
+    uns = {"spatial": src.uns["spatial"]} if "spatial" in src.uns else None
+    return spatial_anndata(
+        counts,
+        coords,
+        path=path,
+        spatial_format="h5ad",
+        obs=src.obs.copy(),
+        var=src.var.copy(),
+        uns=uns,
+        details={"counts_from": where, "coordinates_from": coords_from},
+    )
+
+
+def read_reference(path: PathLike, cell_type_key: str) -> AnnData:
+    """Read the single-cell reference from an ``.h5ad`` file.
+
+    Parameters
+    ----------
+    path
+        AnnData file (cells × genes) with raw counts in ``layers['counts']`` (preferred) or ``X``.
+    cell_type_key
+        obs column with cell-type labels.
+
+    Returns
+    -------
+    AnnData with raw counts as CSR float32 in ``X`` and ``layers['counts']``,
+    ``obs['cell_type']`` (categorical copy of ``obs[cell_type_key]``; missing labels stay
+    missing for :func:`commst.validate.check_cell_types` to report), unique names and
+    ``uns['commst_input']`` (``path``, ``format``, ``counts_from``, ``cell_type_key``).
+
+    Raises
+    ------
+    CommstInputError
+        File missing or unreadable, or ``cell_type_key`` not in obs.
+    """
+    src = _read_h5ad(path)
+    if cell_type_key not in src.obs:
+        raise CommstInputError(
+            path,
+            f"has no obs column {cell_type_key!r} (columns: {list(src.obs.columns)[:20]})",
+            "set cell_type_key in the sample sheet to the obs column holding the cell-type labels",
+        )
+    where, counts = _counts_source(src)
+    X = to_counts_csr(counts, path, where)
+    labels = src.obs[cell_type_key]
+    missing = labels.isna()
+    labels = labels.astype(str).where(~missing)
+    obs = src.obs.copy()
+    obs["cell_type"] = pd.Categorical(labels)
+    adata = AnnData(X=X, obs=obs, var=src.var.copy())
+    adata.layers["counts"] = X.copy()
+    make_unique(adata, path)
+    adata.uns["commst_input"] = {
+        "path": str(path),
+        "format": "h5ad",
+        "counts_from": where,
+        "cell_type_key": cell_type_key,
+    }
+    logger.info(
+        "%s: read reference %d cells × %d genes, %d cell types",
+        path,
+        adata.n_obs,
+        adata.n_vars,
+        adata.obs["cell_type"].cat.categories.size,
+    )
+    return adata
