@@ -60,7 +60,7 @@ def top_interactions(
     bars = ax_bar.barh(top["interaction"], top["global_score"], color=plt.cm.magma(0.15 + 0.6 * pvals))
     ax_bar.set_xlabel(f"global score ({top['global_metric'].iloc[0] if len(top) else ''})")
     ax_bar.set_title(f"Top {len(top)} spatial LR pairs (darker = smaller p)")
-    ax_bar.bar_label(bars, labels=[f"p={p:.2g}" for p in top["pvalue"]], fontsize=7, padding=2)
+    ax_bar.bar_label(bars, labels=[f"p={p:.2g}" if p > 0 else "p<1/n_perms" for p in top["pvalue"]], fontsize=7, padding=2)
 
     keys = ["source", "target", "ligand_complex", "receptor_complex"]
     score = "magnitude_rank" if "magnitude_rank" in spatial_celltype else spatial_celltype.columns[-1]
