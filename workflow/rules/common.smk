@@ -4,7 +4,6 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 
@@ -20,7 +19,8 @@ def read_sample_sheet(path):
         sheet_path, sep="\t", dtype={"sample": str}, comment="#", skip_blank_lines=True
     )
     unknown = sorted(
-        set(sheet.columns) - set(load_schema_properties("../schemas/samples.schema.yaml"))
+        set(sheet.columns)
+        - set(load_schema_properties("../schemas/samples.schema.yaml"))
     )
     if unknown:
         raise WorkflowError(
