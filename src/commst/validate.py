@@ -48,7 +48,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 #: Ensembl gene IDs (human ENSG, mouse ENSMUSG, other species ENS<code>G), optional version.
 _ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
 #: Human symbols: upper case letters, digits, '-', '.', '_' (``C2orf74``-style open reading frames too).
-_HUMAN = re.compile(r"^(?=.*[A-Z])[A-Z0-9][A-Z0-9._-]*$|^C\d+orf\d+$")
+_HUMAN = re.compile(r"^(?=.*[A-Z])[A-Z0-9][A-Z0-9._-]*$|^C(\d+|X|Y)orf\d+[A-Z]?$")
 #: Mouse symbols: capitalised (``Cxcl12``), ``mt-`` genes, RIKEN clones (``1700001C19Rik``).
 _MOUSE = re.compile(r"^[A-Z][a-z][A-Za-z0-9._-]*$|^[A-Z][0-9]+[a-z][A-Za-z0-9._-]*$|^mt-|Rik\d*$")
 #: var columns that commonly hold gene symbols when var_names are IDs.
@@ -215,7 +215,7 @@ def check_counts(
                 path,
                 problem,
                 "pass raw UMI counts (layers['counts'] if present, else X), or set "
-                "allow_non_counts: true if the values really are count-like (e.g. CellBender output)",
+                "preprocess.allow_non_counts: true in the config if the values really are count-like (e.g. CellBender output)",
             )
         logger.warning(
             "%s: %s; using it anyway because non-integer values are allowed", path, problem
@@ -303,7 +303,7 @@ def check_coordinates(adata: AnnData, path: PathLike, *, key: str = "spatial") -
     if adata.n_obs > 1 and np.all(coords == coords[0]):
         raise CommstInputError(
             path,
-            f"all {adata.n_obs} spots have the same coordinates {tuple(coords[0])}",
+            f"all {adata.n_obs} spots have the same coordinates ({coords[0, 0]:g}, {coords[0, 1]:g})",
             "store each spot's own position (for Visium: pxl_col/pxl_row of tissue_positions.csv)",
         )
     n_dup = int(pd.DataFrame(coords).duplicated().sum())
@@ -356,7 +356,7 @@ def check_cell_types(adata: AnnData, path: PathLike, key: str, min_cells: int) -
         raise CommstInputError(
             path,
             f"{len(rare)} cell types in obs[{key!r}] have fewer than {min_cells} cells: {listed}",
-            f"drop or merge these types, or lower min_cells_per_type (now {min_cells})",
+            f"drop or merge these types, or lower preprocess.min_cells_per_type (now {min_cells})",
         )
 
 
@@ -421,7 +421,7 @@ def check_gene_symbols(adata: AnnData, path: PathLike, species: str) -> None:
                 "store symbols as var_names, keeping the IDs in var['gene_ids']"
             )
         raise CommstInputError(path, problem, fix)
-    mouse_like = names.str.contains(_MOUSE) & ~names.str.match(r"^C\d+orf\d+$")
+    mouse_like = names.str.contains(_MOUSE) & ~names.str.match(_HUMAN)
     human_like = names.str.match(_HUMAN) & ~mouse_like
     other = "mouse" if species == "human" else "human"
     wrong = mouse_like if species == "human" else human_like
@@ -518,7 +518,7 @@ def check_shared_genes(
     problem = (
         f"spatial data and reference share only {n_shared} genes (at least {min_shared} needed)"
     )
-    fix = "use a reference of the same species measured on a comparable gene panel, or lower min_shared_genes"
+    fix = "use a reference of the same species measured on a comparable gene panel, or lower preprocess.min_shared_genes"
     if spatial_genes is not None and reference_genes is not None:
         sp_upper = {str(g).upper() for g in spatial_genes}
         ref_upper = {str(g).upper() for g in reference_genes}

@@ -23,7 +23,10 @@ PathLike = str | os.PathLike[str]
 def require_path(path: PathLike, *, kind: str = "file", fix: str | None = None) -> Path:
     """Return ``path`` as :class:`~pathlib.Path`; raise if it is missing or of the wrong kind."""
     path = Path(path)
-    fix = fix or "check the path in the sample sheet (paths are relative to the workflow directory)"
+    fix = (
+        fix
+        or "check the path in the sample sheet (relative paths resolve against the sheet's folder)"
+    )
     if not path.exists():
         raise CommstInputError(path, f"{kind} does not exist", fix)
     if kind == "file" and not path.is_file():

@@ -36,7 +36,7 @@ def read_spatial(
     Parameters
     ----------
     path
-        Input file or folder (sample sheet column ``spatial_path``).
+        Input file or folder (sample sheet column ``spatial``).
     spatial_format
         ``"h5ad"`` (:func:`~commst.io.read_h5ad_spatial`), ``"visium"`` (Space Ranger
         ``outs/``, :func:`~commst.io.read_visium`), ``"stereo_gem"`` (GEM/GEM.gz,

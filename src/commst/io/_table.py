@@ -133,7 +133,7 @@ def read_csv_spatial(path: PathLike, coords: PathLike | None, *, chunksize: int 
         raise CommstInputError(
             path,
             "spatial_format csv needs a coordinates table",
-            "set the sample sheet column coords to it",
+            "set the sample sheet column spatial_coords to it",
         )
     coords_path = require_path(coords)
     xy = _read_coords(coords_path)

@@ -30,7 +30,7 @@ POSITION_COLUMNS = [
 #: Position files, newest Space Ranger layout first.
 _POSITION_FILES = ("tissue_positions.parquet", "tissue_positions.csv", "tissue_positions_list.csv")
 _MATRIX_FIX = (
-    "point spatial_path at Space Ranger's outs/ folder, which holds filtered_feature_bc_matrix.h5 "
+    "point the sample sheet column spatial at Space Ranger's outs/ folder, which holds filtered_feature_bc_matrix.h5 "
     "(or the filtered_feature_bc_matrix/ folder) and spatial/tissue_positions.csv"
 )
 
