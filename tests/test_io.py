@@ -358,6 +358,7 @@ def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
         ("counts.tsv", ["x", "y"], False),
         ("counts.tsv.gz", ["imagecol", "imagerow"], False),
         ("counts.csv", ["pos_a", "pos_b"], False),  # first two numeric columns
+        ("counts.txt", ["xcoord", "ycoord"], False),  # Slide-seq bead locations
         ("genes_by_spots.csv", ["X", "Y"], True),
     ],
 )
@@ -366,12 +367,13 @@ def test_csv_variants(
 ) -> None:
     counts, coords = tables
     out = counts.T if transpose else counts
-    out.to_csv(tmp_path / counts_name, sep="\t" if ".tsv" in counts_name else ",")
+    out.to_csv(tmp_path / counts_name, sep="," if ".csv" in counts_name else "\t")
     xy = coords.set_axis(coords_columns, axis=1)
     xy.insert(0, "label", "spot")  # a text column the coordinate detection must skip
     xy.to_csv(tmp_path / "xy.csv")
     adata = read_csv_spatial(tmp_path / counts_name, tmp_path / "xy.csv")
     assert adata.uns["commst_input"]["transposed"] is transpose
+    assert adata.uns["commst_input"]["coordinate_columns"] == coords_columns
     np.testing.assert_array_equal(_dense(adata.X), counts.to_numpy())
     np.testing.assert_array_equal(adata.obsm["spatial"], coords.to_numpy())
     assert list(adata.var_names) == list(counts.columns)

@@ -20,6 +20,7 @@ COORD_COLUMN_PAIRS = (
     ("x", "y"),
     ("imagecol", "imagerow"),
     ("pxl_col_in_fullres", "pxl_row_in_fullres"),
+    ("xcoord", "ycoord"),
 )
 _COUNTS_FIX = "write the counts table as spots × genes with the spot id in the first column (header: id, gene names)"
 _COORDS_FIX = "write the coordinates table with the spot id in the first column and columns x, y"
@@ -101,7 +102,7 @@ def _read_counts(path: Path, chunksize: int) -> tuple[sparse.csr_matrix, pd.Inde
     return sparse.vstack(blocks, format="csr"), pd.Index(np.concatenate(index)), columns
 
 
-def read_csv_spatial(path: PathLike, coords: PathLike | None, *, chunksize: int = 5000) -> AnnData:
+def read_csv_spatial(path: PathLike, coords: PathLike | None, *, chunksize: int = 1000) -> AnnData:
     """Read a counts table plus a coordinates table.
 
     Parameters
@@ -112,7 +113,8 @@ def read_csv_spatial(path: PathLike, coords: PathLike | None, *, chunksize: int 
         coordinates table) is recognised and transposed.
     coords
         Coordinates table: spot id in the first column and columns ``x``/``y``,
-        ``imagecol``/``imagerow``, ``pxl_col_in_fullres``/``pxl_row_in_fullres`` (any case),
+        ``imagecol``/``imagerow``, ``pxl_col_in_fullres``/``pxl_row_in_fullres``,
+        ``xcoord``/``ycoord`` (Slide-seq; any case),
         or else the first two numeric columns.
     chunksize
         Rows of the counts table converted to sparse at a time.
