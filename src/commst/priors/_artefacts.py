@@ -15,7 +15,9 @@ import pandas as pd
 from ._lr import BUNDLED_RESOURCES, load_lr_resource, lr_genes
 from ._nichenet import DEFAULT_PARAMS, LigandTargetMatrix, build_ligand_target, read_nichenet_rds
 from ._genes import load_alias_map
-from ._paths import CommstPriorsError, atomic_path, bundled_dir, check_species
+from commst._utils import write_json
+
+from ._paths import CommstPriorsError, bundled_dir, check_species
 from ._ppi import string_edges, write_table
 from .download import sha256sum
 
@@ -35,19 +37,9 @@ def artefact_dir(species: str, root: str | os.PathLike | None = None) -> Path:
     return base / check_species(species)
 
 
-def _write_json(obj: Mapping[str, Any], dest: Path) -> Path:
-    tmp = atomic_path(dest)
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
-
-
 def _sidecar(dest: Path, meta: Mapping[str, Any]) -> None:
     meta = {**meta, "file": dest.name, "sha256": sha256sum(dest), "bytes": dest.stat().st_size, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    _write_json(meta, dest.with_name(dest.name + ".json"))
+    write_json(meta, dest.with_name(dest.name + ".json"))
 
 
 def write_lr_artefact(species: str, resource: str, dest: str | os.PathLike) -> pd.DataFrame:
@@ -142,19 +134,46 @@ def write_ligand_target_artefact(
     return m
 
 
-def write_manifest(artefacts: Sequence[str | os.PathLike], dest: str | os.PathLike, *, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Collect the ``.json`` sidecars of ``artefacts`` into one ``manifest.json``."""
+def write_manifest(
+    artefacts: Mapping[str, str | os.PathLike],
+    dest: str | os.PathLike,
+    *,
+    meta: Mapping[str, Mapping[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``manifest.json``: source, version, URL, checksums, parameters and date of each artefact.
+
+    Parameters
+    ----------
+    artefacts
+        ``kind → path`` (e.g. ``lr``, ``ppi``, ``ligand_target``). The ``<path>.json`` sidecar
+        written with the artefact is used when present; otherwise file name, size and SHA-256
+        are computed here and completed with ``meta[kind]``.
+    dest
+        Manifest path.
+    meta
+        Extra metadata per kind (overrides sidecar keys).
+    extra
+        Top-level fields (species, source, ...).
+    """
     from commst import __version__
 
     entries = {}
-    for a in artefacts:
-        side = Path(str(a) + ".json")
-        if not side.is_file():
-            raise CommstPriorsError(f"{side} is missing: rebuild {a} with its priors_* rule")
-        meta = json.loads(side.read_text())
-        entries[meta["kind"]] = meta
-    manifest = {"commst_version": __version__, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **dict(extra or {}), "artefacts": entries}
-    _write_json(manifest, Path(dest))
+    for kind, a in artefacts.items():
+        path = Path(a)
+        if not path.is_file():
+            raise CommstPriorsError(f"prior artefact {path} is missing: rebuild it with its priors rule")
+        side = Path(str(path) + ".json")
+        entry = json.loads(side.read_text()) if side.is_file() else {"file": path.name, "bytes": path.stat().st_size}
+        entry.update({"kind": kind, "sha256": sha256sum(path), **dict((meta or {}).get(kind, {}))})
+        entries[kind] = entry
+    manifest = {
+        "commst_version": __version__,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **dict(extra or {}),
+        "artefacts": entries,
+    }
+    write_json(manifest, Path(dest))
     return manifest
 
 
@@ -169,10 +188,10 @@ def build_priors(
     """Build all offline artefacts of one species into ``outdir`` (default :func:`artefact_dir`)."""
     out = artefact_dir(species, None) if outdir is None else Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / ARTEFACT_NAMES[k] for k in ("lr", "ppi", "ligand_target")]
-    write_lr_artefact(species, lr_resource, paths[0])
-    write_ppi_artefact(species, paths[1], min_score=min_score)
-    write_ligand_target_artefact(species, paths[2], lr_resource=lr_resource, params=params)
+    paths = {k: out / ARTEFACT_NAMES[k] for k in ("lr", "ppi", "ligand_target")}
+    write_lr_artefact(species, lr_resource, paths["lr"])
+    write_ppi_artefact(species, paths["ppi"], min_score=min_score)
+    write_ligand_target_artefact(species, paths["ligand_target"], lr_resource=lr_resource, params=params)
     return write_manifest(paths, out / "manifest.json", extra={"species": check_species(species), "source": "bundled"})
 
 

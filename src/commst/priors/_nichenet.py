@@ -33,7 +33,9 @@ from tqdm.auto import tqdm
 
 from ._genes import load_alias_map, ortholog_map
 from ._lr import load_lr_resource, lr_genes
-from ._paths import CommstPriorsError, atomic_path, bundled_dir, check_species, read_bundled
+from commst._utils import atomic_path
+
+from ._paths import CommstPriorsError, bundled_dir, check_species, read_bundled
 
 log = logging.getLogger(__name__)
 
@@ -99,23 +101,18 @@ class LigandTargetMatrix:
     def save(self, path: str | os.PathLike) -> Path:
         """Write as ``.npz`` (matrix + gene lists + JSON meta) atomically."""
         path = Path(path)
-        tmp = atomic_path(path)
         m = self.matrix.tocsc()
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(
-                    fh,
-                    data=m.data.astype(np.float32),
-                    indices=m.indices,
-                    indptr=m.indptr,
-                    shape=np.asarray(m.shape),
-                    targets=np.asarray(self.targets, dtype=str),
-                    ligands=np.asarray(self.ligands, dtype=str),
-                    meta=np.asarray(json.dumps(self.meta, default=str)),
-                )
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                data=m.data.astype(np.float32),
+                indices=m.indices,
+                indptr=m.indptr,
+                shape=np.asarray(m.shape),
+                targets=np.asarray(self.targets, dtype=str),
+                ligands=np.asarray(self.ligands, dtype=str),
+                meta=np.asarray(json.dumps(self.meta, default=str)),
+            )
         return path
 
     @classmethod

@@ -54,9 +54,3 @@ def check_species(species: str) -> str:
         raise CommstPriorsError(f"species {species!r} is not supported: use one of {SPECIES}")
     return s
 
-
-def atomic_path(dest: str | os.PathLike) -> Path:
-    """Temporary sibling path of ``dest`` for an atomic write (``os.replace`` afterwards)."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return dest.with_name(f".{dest.name}.tmp-{os.getpid()}")

@@ -13,7 +13,9 @@ import scipy.sparse as sp
 
 from ._genes import load_alias_map, ortholog_map
 from ._lr import complex_subunits
-from ._paths import CommstPriorsError, atomic_path, check_species, read_bundled
+from commst._utils import atomic_path
+
+from ._paths import CommstPriorsError, check_species, read_bundled
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +133,11 @@ def string_edges(
 def write_table(df: pd.DataFrame, dest: str | os.PathLike) -> Path:
     """Write a table atomically as parquet (``.parquet``) or gzip TSV (``.tsv.gz``)."""
     dest = Path(dest)
-    tmp = atomic_path(dest)
-    try:
+    with atomic_path(dest) as tmp:
         if dest.suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, sep="\t", index=False, compression="gzip" if dest.suffix == ".gz" else None)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 

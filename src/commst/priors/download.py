@@ -10,11 +10,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ._paths import atomic_path
+from commst._utils import atomic_path
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+
+
+class _ChecksumMismatch(Exception):
+    """Internal: the body arrived complete but its SHA-256 differs (not retried)."""
 
 
 class CommstDownloadError(RuntimeError):
@@ -96,34 +100,32 @@ def fetch(
         After the last failed attempt, or on a checksum mismatch.
     """
     dest = Path(dest)
-    tmp = atomic_path(dest)
     attempts = max(int(retries), 0) + 1
     last: Exception | None = None
     for i in range(attempts):
         try:
-            n, digest = _attempt(url, tmp, timeout)
+            with atomic_path(dest) as tmp:  # moved onto dest only if the block succeeds
+                n, digest = _attempt(url, tmp, timeout)
+                if sha256 and digest.lower() != sha256.strip().lower():
+                    raise _ChecksumMismatch(f"expected sha256 {sha256.strip().lower()}, got {digest} ({n} bytes)")
+        except _ChecksumMismatch as err:
+            raise CommstDownloadError(
+                url,
+                f"checksum mismatch: {err}; the file was removed",
+                "the resource changed or the transfer was corrupted: check the version and update the "
+                "sha256 in config priors, or set it to empty to skip the check",
+            ) from None
         except urllib.error.HTTPError as err:
-            tmp.unlink(missing_ok=True)
             last = err
             if 400 <= err.code < 500 and err.code not in (408, 429):
                 raise CommstDownloadError(
                     url, f"server answered HTTP {err.code} {err.reason}", "check the URL in config priors (it may have moved)"
                 ) from err
         except (OSError, urllib.error.URLError, TimeoutError) as err:
-            tmp.unlink(missing_ok=True)
             last = err
         else:
-            if sha256 and digest.lower() != sha256.strip().lower():
-                tmp.unlink(missing_ok=True)
-                raise CommstDownloadError(
-                    url,
-                    f"checksum mismatch: expected sha256 {sha256.lower()}, got {digest} ({n} bytes); the file was removed",
-                    "the resource changed or the transfer was corrupted: check the version and update the "
-                    "sha256 in config priors, or set it to empty to skip the check",
-                )
             if not sha256:
                 log.warning("no sha256 configured for %s; downloaded file has sha256 %s", url, digest)
-            os.replace(tmp, dest)
             log.info("downloaded %s -> %s (%d bytes, sha256 %s)", url, dest, n, digest)
             return dest
         if i + 1 < attempts:

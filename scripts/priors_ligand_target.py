@@ -1,0 +1,24 @@
+"""Build (offline) or convert (official .rds) the ligand -> target matrix of one species (Snakemake script)."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
+
+from commst._utils import run_logged
+from commst.priors import write_ligand_target_artefact
+
+
+def main(snakemake):
+    p = snakemake.params
+    write_ligand_target_artefact(
+        snakemake.wildcards.species,
+        snakemake.output.matrix,
+        source=p.source,
+        rds=snakemake.input.get("rds"),
+        url=p.url,
+        lr_resource=p.lr_resource,
+        params=dict(p.builder),
+    )
+
+
+run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

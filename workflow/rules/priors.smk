@@ -1,0 +1,166 @@
+# Priors per species: STRING PPI edges, NicheNet ligand -> target matrix and a manifest.
+# The LR table itself is written by rule lr_resource (preprocess.smk). With
+# `priors: source: bundled` everything is built offline from resources/priors/bundled;
+# with `download` the official STRING v12 and NicheNet v2 files are fetched first.
+
+
+localrules:
+    priors_download_string,
+    priors_download_nichenet,
+
+
+def priors_download_path(species, name):
+    return f"{config['priors']['download_dir']}/{species}/{name}"
+
+
+def get_string_inputs(wildcards):
+    if config["priors"]["source"] != "download":
+        return {}
+    return {
+        "links": priors_download_path(wildcards.species, "string_links.txt.gz"),
+        "info": priors_download_path(wildcards.species, "string_info.txt.gz"),
+    }
+
+
+def get_nichenet_inputs(wildcards):
+    if config["priors"]["source"] != "download":
+        return {}
+    return {"rds": priors_download_path(wildcards.species, "ligand_target_matrix.rds")}
+
+
+def get_priors(wildcards):
+    """Prior artefacts of a sample's species (inputs of the model rules)."""
+    species = get_species(wildcards)
+    return {
+        "lr": get_lr_resource(wildcards),
+        "ppi": f"results/priors/{species}/ppi_edges.parquet",
+        "ligand_target": f"results/priors/{species}/ligand_target.npz",
+        "priors_manifest": f"results/priors/{species}/manifest.json",
+    }
+
+
+rule priors_download_string:
+    output:
+        links=priors_download_path("{species}", "string_links.txt.gz"),
+        info=priors_download_path("{species}", "string_info.txt.gz"),
+    log:
+        "logs/priors/{species}/download_string.log",
+    benchmark:
+        "benchmarks/priors/{species}/download_string.tsv"
+    conda:
+        "../../envs/commst.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=60,
+    retries: config["priors"]["download"]["rule_retries"]
+    params:
+        urls=lambda wc: {
+            "links": config["priors"]["string"][wc.species]["links_url"],
+            "info": config["priors"]["string"][wc.species]["info_url"],
+        },
+        sha256=lambda wc: {
+            "links": config["priors"]["string"][wc.species]["links_sha256"],
+            "info": config["priors"]["string"][wc.species]["info_sha256"],
+        },
+        download=config["priors"]["download"],
+    script:
+        "../../scripts/priors_download.py"
+
+
+rule priors_download_nichenet:
+    output:
+        rds=priors_download_path("{species}", "ligand_target_matrix.rds"),
+    log:
+        "logs/priors/{species}/download_nichenet.log",
+    benchmark:
+        "benchmarks/priors/{species}/download_nichenet.tsv"
+    conda:
+        "../../envs/commst.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=60,
+    retries: config["priors"]["download"]["rule_retries"]
+    params:
+        urls=lambda wc: {"rds": config["priors"]["nichenet"][wc.species]["url"]},
+        sha256=lambda wc: {"rds": config["priors"]["nichenet"][wc.species]["sha256"]},
+        download=config["priors"]["download"],
+    script:
+        "../../scripts/priors_download.py"
+
+
+rule priors_ppi:
+    input:
+        unpack(get_string_inputs),
+    output:
+        edges="results/priors/{species}/ppi_edges.parquet",
+        meta="results/priors/{species}/ppi_edges.parquet.json",
+    log:
+        "logs/priors/{species}/ppi.log",
+    benchmark:
+        "benchmarks/priors/{species}/ppi.tsv"
+    conda:
+        "../../envs/commst.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: (3000 if config["priors"]["source"] == "bundled" else 12000) * attempt,
+        runtime=30,
+    params:
+        source=config["priors"]["source"],
+        min_score=config["priors"]["string"]["min_score"],
+        version=config["priors"]["string"]["version"],
+        url=lambda wc: config["priors"]["string"][wc.species]["links_url"],
+    script:
+        "../../scripts/priors_ppi.py"
+
+
+rule priors_ligand_target:
+    input:
+        unpack(get_nichenet_inputs),
+    output:
+        matrix="results/priors/{species}/ligand_target.npz",
+        meta="results/priors/{species}/ligand_target.npz.json",
+    log:
+        "logs/priors/{species}/ligand_target.log",
+    benchmark:
+        "benchmarks/priors/{species}/ligand_target.tsv"
+    conda:
+        "../../envs/commst.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=30,
+    params:
+        source=config["priors"]["source"],
+        lr_resource=config["lr_resource"]["name"],
+        builder=config["priors"]["nichenet"]["builder"],
+        url=lambda wc: config["priors"]["nichenet"][wc.species]["url"],
+    script:
+        "../../scripts/priors_ligand_target.py"
+
+
+rule priors_manifest:
+    input:
+        lr="results/priors/{species}/lr_resource.tsv",
+        ppi="results/priors/{species}/ppi_edges.parquet",
+        ppi_meta="results/priors/{species}/ppi_edges.parquet.json",
+        ligand_target="results/priors/{species}/ligand_target.npz",
+        ligand_target_meta="results/priors/{species}/ligand_target.npz.json",
+    output:
+        "results/priors/{species}/manifest.json",
+    log:
+        "logs/priors/{species}/manifest.log",
+    benchmark:
+        "benchmarks/priors/{species}/manifest.tsv"
+    conda:
+        "../../envs/commst.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        lr_resource=config["lr_resource"]["name"],
+        priors=config["priors"],
+    script:
+        "../../scripts/priors_manifest.py"
