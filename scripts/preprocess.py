@@ -11,11 +11,14 @@ from commst._utils import run_logged, write_h5ad, write_json
 from commst.io import read_reference, read_spatial
 from commst.pp import prepare
 from commst.priors import load_alias_map, lr_genes
+from commst.validate import validate_reference, validate_spatial
 
 
 def main(snakemake):
     sample = snakemake.params.sample
-    options = snakemake.params.preprocess
+    options = dict(snakemake.params.preprocess)
+    allow_non_counts = options.pop("allow_non_counts")
+    min_cells_per_type = options.pop("min_cells_per_type")
     spatial = read_spatial(
         snakemake.input.spatial,
         sample["spatial_format"],
@@ -23,6 +26,14 @@ def main(snakemake):
         coords=snakemake.input.get("coords"),
     )
     reference = read_reference(snakemake.input.reference, sample["cell_type_key"])
+    validate_spatial(spatial, snakemake.input.spatial, species=sample["species"], allow_non_integer=allow_non_counts)
+    validate_reference(
+        reference,
+        snakemake.input.reference,
+        species=sample["species"],
+        min_cells=min_cells_per_type,
+        allow_non_integer=allow_non_counts,
+    )
     lr = pd.read_csv(snakemake.input.lr, sep="\t")
     spatial, reference = prepare(
         spatial,

@@ -11,6 +11,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
+from ..validate import CommstInputError, check_shared_genes
 from ._genes import harmonise_genes
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ def prepare(
         An LR gene is a target when at least this share of cells of at least one cell type
         express it.
     min_shared_genes
-        Fewer input genes (shared, non-target) than this is an error.
+        Fewer input genes (shared, non-target) than this is an error
+        (:class:`commst.validate.CommstInputError` naming both files).
     min_counts_spot, min_counts_cell
         Spots / cells with fewer total counts are removed.
     target_sum
@@ -127,24 +129,32 @@ def prepare(
     ``lr_targets`` (with its ``ligands`` and ``receptors``), ``input`` and ``shared`` and the harmonisation counts.
     """
     ligands, receptors = (set(g) for g in lr_genes)
+    spatial_path = spatial.uns.get("commst_input", {}).get("path", "spatial data")
+    reference_path = reference.uns.get("commst_input", {}).get("path", "reference")
     spatial = _filter_low_counts(harmonise_genes(spatial, alias_map), min_counts_spot, "spots")
     reference = _filter_low_counts(harmonise_genes(reference, alias_map), min_counts_cell, "reference cells")
     reference.obs["cell_type"] = reference.obs["cell_type"].astype(str).astype("category")
 
     targets = select_lr_targets(reference, ligands | receptors, min_expr_frac=min_expr_frac)
     if not targets:
-        raise ValueError(
-            f"no LR gene is expressed in the reference (share of expressing cells >= {min_expr_frac} "
-            "in any cell type); check the species and the LR resource, or lower preprocess.min_expr_frac"
+        raise CommstInputError(
+            reference_path,
+            f"no gene of the LR database is expressed in the reference (share of expressing cells "
+            f">= {min_expr_frac} in any cell type; {len((ligands | receptors) & set(reference.var_names))} "
+            "LR genes present at all)",
+            "check the sample's species and the LR resource, or lower preprocess.min_expr_frac",
         )
     shared = [g for g in spatial.var_names if g in set(reference.var_names)]
     target_set = set(targets)
     inputs = [g for g in shared if g not in target_set]
-    if len(inputs) < min_shared_genes:
-        raise ValueError(
-            f"only {len(inputs)} genes are measured in both datasets besides the LR targets "
-            f"(minimum {min_shared_genes}); check that both use the same species and gene symbols"
-        )
+    check_shared_genes(
+        len(inputs),
+        min_shared_genes,
+        spatial_path,
+        reference_path,
+        spatial_genes=list(spatial.var_names),
+        reference_genes=list(reference.var_names),
+    )
     reference = reference[:, [g for g in reference.var_names if g in set(shared) | target_set]].copy()
 
     genes = {
