@@ -10,6 +10,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/priors.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/impute.smk"
 include: "workflow/rules/ccc.smk"

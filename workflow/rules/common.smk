@@ -113,3 +113,33 @@ def impute_params():
 def get_celltype_methods():
     """rank_aggregate always (the output contract), plus the configured method."""
     return list(dict.fromkeys(["rank_aggregate", config["ccc"]["celltype_method"]]))
+
+
+def priors_download_path(species, name):
+    return f"{config['priors']['download_dir']}/{species}/{name}"
+
+
+def get_string_inputs(wildcards):
+    if config["priors"]["source"] != "download":
+        return {}
+    return {
+        "links": priors_download_path(wildcards.species, "string_links.txt.gz"),
+        "info": priors_download_path(wildcards.species, "string_info.txt.gz"),
+    }
+
+
+def get_nichenet_inputs(wildcards):
+    if config["priors"]["source"] != "download":
+        return {}
+    return {"rds": priors_download_path(wildcards.species, "ligand_target_matrix.rds")}
+
+
+def get_priors(wildcards):
+    """Prior artefacts of a sample's species (inputs of the model rules)."""
+    species = get_species(wildcards)
+    return {
+        "lr": get_lr_resource(wildcards),
+        "ppi": f"results/priors/{species}/ppi_edges.parquet",
+        "ligand_target": f"results/priors/{species}/ligand_target.npz",
+        "priors_manifest": f"results/priors/{species}/manifest.json",
+    }

@@ -9,36 +9,6 @@ localrules:
     priors_download_nichenet,
 
 
-def priors_download_path(species, name):
-    return f"{config['priors']['download_dir']}/{species}/{name}"
-
-
-def get_string_inputs(wildcards):
-    if config["priors"]["source"] != "download":
-        return {}
-    return {
-        "links": priors_download_path(wildcards.species, "string_links.txt.gz"),
-        "info": priors_download_path(wildcards.species, "string_info.txt.gz"),
-    }
-
-
-def get_nichenet_inputs(wildcards):
-    if config["priors"]["source"] != "download":
-        return {}
-    return {"rds": priors_download_path(wildcards.species, "ligand_target_matrix.rds")}
-
-
-def get_priors(wildcards):
-    """Prior artefacts of a sample's species (inputs of the model rules)."""
-    species = get_species(wildcards)
-    return {
-        "lr": get_lr_resource(wildcards),
-        "ppi": f"results/priors/{species}/ppi_edges.parquet",
-        "ligand_target": f"results/priors/{species}/ligand_target.npz",
-        "priors_manifest": f"results/priors/{species}/manifest.json",
-    }
-
-
 rule priors_download_string:
     output:
         links=priors_download_path("{species}", "string_links.txt.gz"),
@@ -47,13 +17,13 @@ rule priors_download_string:
         "logs/priors/{species}/download_string.log",
     benchmark:
         "benchmarks/priors/{species}/download_string.tsv"
+    retries: config["priors"]["download"]["rule_retries"]
     conda:
         "../../envs/commst.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=60,
-    retries: config["priors"]["download"]["rule_retries"]
     params:
         urls=lambda wc: {
             "links": config["priors"]["string"][wc.species]["links_url"],
@@ -75,13 +45,13 @@ rule priors_download_nichenet:
         "logs/priors/{species}/download_nichenet.log",
     benchmark:
         "benchmarks/priors/{species}/download_nichenet.tsv"
+    retries: config["priors"]["download"]["rule_retries"]
     conda:
         "../../envs/commst.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=60,
-    retries: config["priors"]["download"]["rule_retries"]
     params:
         urls=lambda wc: {"rds": config["priors"]["nichenet"][wc.species]["url"]},
         sha256=lambda wc: {"rds": config["priors"]["nichenet"][wc.species]["sha256"]},
@@ -104,7 +74,10 @@ rule priors_ppi:
         "../../envs/commst.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: (3000 if config["priors"]["source"] == "bundled" else 12000) * attempt,
+        mem_mb=lambda wc, attempt: (
+            3000 if config["priors"]["source"] == "bundled" else 12000
+        )
+        * attempt,
         runtime=30,
     params:
         source=config["priors"]["source"],
