@@ -121,3 +121,26 @@ def test_ccc_metrics_by_hand():
     assert bm.jaccard_top_k(truth, pred, k=2) == pytest.approx(1 / 3)
     assert bm.jaccard_top_k(truth, pred, k=2, largest=False) == pytest.approx(1 / 3)  # {c,d} vs {a,d}
     assert bm.false_positive_rate([True, False, False, False]) == 0.25
+
+
+def test_summarise_gene_metrics_splits_lr_and_ranks_methods():
+    tab = pd.DataFrame(
+        {
+            "method": ["good"] * 4 + ["bad"] * 4,
+            "scenario": "heldout",
+            "gene": ["a", "b", "c", "d"] * 2,
+            "is_lr": [True, True, False, False] * 2,
+            "pcc": [0.8, 0.6, 0.9, np.nan, 0.1, 0.3, 0.2, 0.0],
+            "ssim": [0.5] * 4 + [0.1] * 4,
+            "rmse": [0.5] * 4 + [1.0] * 4,
+            "js": [0.1] * 4 + [0.3] * 4,
+            "status": ["ok"] * 3 + ["failed"] + ["ok"] * 4,
+        }
+    )
+    out = bm.summarise_gene_metrics(tab).set_index(["method", "genes", "metric"])["value"]
+    assert out[("good", "LR", "median_pcc")] == pytest.approx(0.7)
+    assert out[("good", "non-LR", "median_pcc")] == pytest.approx(0.9)  # NaN of the failed gene skipped
+    assert out[("good", "non-LR", "n_failed")] == 1
+    assert out[("bad", "LR", "n_genes")] == 2
+    assert out[("good", "LR", "accuracy_score")] == 1.0
+    assert out[("bad", "LR", "accuracy_score")] == 0.5

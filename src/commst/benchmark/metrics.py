@@ -405,3 +405,50 @@ def false_positive_rate(significant: pd.Series | np.ndarray) -> float:
     """
     s = np.asarray(significant, dtype=bool)
     return float(s.mean()) if s.size else float("nan")
+
+
+def summarise_gene_metrics(
+    table: pd.DataFrame,
+    *,
+    by: Sequence[str] = ("method", "scenario"),
+    method_key: str = "method",
+    lr_key: str = "is_lr",
+) -> pd.DataFrame:
+    """Summary rows of a per-gene metrics table, separately for LR and non-LR genes.
+
+    Parameters
+    ----------
+    table
+        Long table with the ``by`` columns, ``lr_key`` and ``pcc, ssim, rmse, js`` (e.g.
+        :func:`commst.benchmark.heldout.run_heldout` output with a method column); an
+        optional ``status`` column marks failed rows.
+    by
+        Columns identifying one run (must include ``method_key``; missing ones are ignored).
+    method_key
+        Column naming the method; the accuracy score ranks methods within each group of the
+        other ``by`` columns and gene set.
+    lr_key
+        Boolean column: gene is an LR gene.
+
+    Returns
+    -------
+    Long table ``by..., genes, metric, value`` with ``genes`` in ``{"LR", "non-LR"}`` and
+    metrics ``median_pcc, median_ssim, median_rmse, median_js`` (NaN-aware medians over
+    scored genes), ``accuracy_score``, ``n_genes`` and ``n_failed``.
+    """
+    by = [c for c in by if c in table.columns]
+    if method_key not in by:
+        raise ValueError(f"by must include the method column {method_key!r}")
+    if lr_key not in table.columns:
+        raise ValueError(f"table lacks the {lr_key!r} column flagging LR genes")
+    tab = table.assign(genes=np.where(table[lr_key].astype(bool), "LR", "non-LR"))
+    failed = tab["status"].ne("ok") if "status" in tab.columns else pd.Series(False, index=tab.index)
+    keys = [*by, "genes"]
+    grouped = tab.groupby(keys, observed=True)
+    rows = grouped[list(GENE_METRICS)].median().add_prefix("median_")
+    rows["n_genes"] = grouped.size()
+    rows["n_failed"] = failed.groupby([tab[k] for k in keys], observed=True).sum()
+    others = [k for k in keys if k != method_key]
+    acc = accuracy_score(tab, method_key=method_key, by=others).set_index(keys)["accuracy_score"]
+    rows["accuracy_score"] = acc
+    return rows.reset_index().melt(id_vars=keys, var_name="metric", value_name="value")
