@@ -20,10 +20,12 @@ KNOWN = {
     "IFNG": ["CXCL9", "CXCL10", "IRF1", "STAT1"],
     "TNF": ["NFKBIA", "TNFAIP3", "CXCL8"],
 }
-# Threshold: a gene the ligand's signalling does not reach scores 0 and ties at about the 46th
-# percentile (90 % of the ~10,600 rows are 0 for a ligand); a random gene averages the 50th.
-# The 90th percentile therefore demands that every known target is reached *and* ranks in the
-# top tenth of all potential targets (measured: 96.3-100 human, 96.4-100 mouse).
+# Threshold: percentiles are over all ~10,600 genes with a regulator (human); genes the ligand's
+# signalling does not reach score 0 and tie at about the 30th percentile, a random gene averages
+# the 50th. The 90th percentile demands that every known target is reached *and* ranks in the top
+# tenth (about the top 1,000 genes). Measured with the defaults: 96.3-100 human, 96.1-100 mouse
+# (ranks 5-394). It does fail on a worse prior: with NicheNet's unoptimised vignette settings
+# (hubs 0.5, damping 0.5, cutoff 0.99) plus KEGG/Reactome, TNF->NFKBIA falls to the 48th.
 MIN_PERCENTILE = 90.0
 
 
@@ -64,10 +66,12 @@ def test_ligand_target_artefact_roundtrip(human_lt: P.LigandTargetMatrix, tmp_pa
     back = P.LigandTargetMatrix.load(path)
     assert back.targets == human_lt.targets and back.ligands == human_lt.ligands
     assert abs(back.matrix - human_lt.matrix).max() == 0
-    df = P.ligand_target_matrix("human", ligands=["TNF", "NOTALIGAND"], targets=["NFKBIA", "NOTAGENE"], path=path)
+    df = P.ligand_target_matrix(
+        "human", ligands=["TNF", "NOTALIGAND"], targets=["NFKBIA", "NOTAGENE"], path=path
+    )
     assert list(df.columns) == ["TNF", "NOTALIGAND"] and list(df.index) == ["NFKBIA", "NOTAGENE"]
     assert df.loc["NFKBIA", "TNF"] > 0 and df["NOTALIGAND"].eq(0).all() and df.loc["NOTAGENE"].eq(0).all()
-    assert human_lt.meta["params"]["ltf_cutoff"] == 0.99
+    assert human_lt.meta["params"] == P.DEFAULT_PARAMS
 
 
 def test_personalized_pagerank_matches_linear_solve() -> None:
@@ -104,7 +108,14 @@ def test_builder_on_a_toy_network() -> None:
     assert df.loc["G1", "L1"] > 0 and df.loc["G2", "L1"] > 0 and df.loc["G3", "L1"] == 0
     assert df.loc["G3", "L2"] > 0 and df.loc["G1", "L2"] == 0
     # hub correction divides by in-degree ** hub; a zero source weight removes a source
-    wn = P.weighted_networks({**nets, "lr": pd.concat([nets["lr"], pd.DataFrame({"from": ["L2"], "to": ["R1"], "source": ["other"]})])}, lr_sig_hub=1.0, gr_hub=0.0)
+    wn = P.weighted_networks(
+        {
+            **nets,
+            "lr": pd.concat([nets["lr"], pd.DataFrame({"from": ["L2"], "to": ["R1"], "source": ["other"]})]),
+        },
+        lr_sig_hub=1.0,
+        gr_hub=0.0,
+    )
     r1 = wn["lr_sig"].set_index(["from", "to"])["weight"]
     assert r1[("L1", "R1")] == pytest.approx(0.5)
     wn0 = P.weighted_networks(nets, source_weights={"toy": 0.0})
@@ -120,9 +131,15 @@ def test_read_official_nichenet_rds(tmp_path: Path) -> None:
     conv = ConverterFromPythonToR()
     obj = conv.convert_to_r_object(values.ravel(order="F"))
     attrs = conv.convert_to_r_attributes(
-        {"dim": np.array(values.shape, dtype=np.int32), "dimnames": [np.array(["SERPINE1", "CTGF", "CXCL9"]), np.array(["TGFB1", "IFNG"])]}
+        {
+            "dim": np.array(values.shape, dtype=np.int32),
+            "dimnames": [np.array(["SERPINE1", "CTGF", "CXCL9"]), np.array(["TGFB1", "IFNG"])],
+        }
     )
-    rd = dataclasses.replace(conv.convert_to_r_data(values), object=build_r_object(obj.info.type, value=obj.value, attributes=attrs))
+    rd = dataclasses.replace(
+        conv.convert_to_r_data(values),
+        object=build_r_object(obj.info.type, value=obj.value, attributes=attrs),
+    )
     path = tmp_path / "ligand_target_matrix.rds"
     unparse_file(path, rd, file_format="xdr", file_type="rds")
     m = P.load_ligand_target("human", path=path)
@@ -162,8 +179,12 @@ def test_ppi_mouse_and_artefact_path(tmp_path: Path) -> None:
 
 def test_string_official_format(tmp_path: Path) -> None:
     links = tmp_path / "9606.protein.links.v12.0.txt"
-    links.write_text("protein1 protein2 combined_score\n9606.P1 9606.P2 900\n9606.P2 9606.P1 900\n9606.P1 9606.P3 300\n")
+    links.write_text(
+        "protein1 protein2 combined_score\n9606.P1 9606.P2 900\n9606.P2 9606.P1 900\n9606.P1 9606.P3 300\n"
+    )
     info = tmp_path / "9606.protein.info.v12.0.txt"
-    info.write_text("#string_protein_id\tpreferred_name\tprotein_size\tannotation\n9606.P1\tCTGF\t1\tx\n9606.P2\tTGFB1\t1\ty\n9606.P3\tSMAD3\t1\tz\n")
+    info.write_text(
+        "#string_protein_id\tpreferred_name\tprotein_size\tannotation\n9606.P1\tCTGF\t1\tx\n9606.P2\tTGFB1\t1\ty\n9606.P3\tSMAD3\t1\tz\n"
+    )
     e = P.string_edges("human", source="download", links=links, info=info, min_score=0.4)
     assert e.to_dict("records") == [{"gene_1": "CCN2", "gene_2": "TGFB1", "weight": pytest.approx(0.9)}]

@@ -35,8 +35,13 @@ def _write_rds(path: Path, values: np.ndarray, rows: list[str], cols: list[str])
 
     conv = ConverterFromPythonToR()
     obj = conv.convert_to_r_object(values.ravel(order="F"))
-    attrs = conv.convert_to_r_attributes({"dim": np.array(values.shape, dtype=np.int32), "dimnames": [np.array(rows), np.array(cols)]})
-    rd = dataclasses.replace(conv.convert_to_r_data(values), object=build_r_object(obj.info.type, value=obj.value, attributes=attrs))
+    attrs = conv.convert_to_r_attributes(
+        {"dim": np.array(values.shape, dtype=np.int32), "dimnames": [np.array(rows), np.array(cols)]}
+    )
+    rd = dataclasses.replace(
+        conv.convert_to_r_data(values),
+        object=build_r_object(obj.info.type, value=obj.value, attributes=attrs),
+    )
     unparse_file(path, rd, file_format="xdr", file_type="rds")
 
 
@@ -44,7 +49,20 @@ def _snakemake(work: Path, config: dict, target: str) -> subprocess.CompletedPro
     """Run the repository's Snakefile in ``work`` with ``config`` (sample sheet of the repository)."""
     config = {**config, "samples": str(REPO / "config" / "samples.tsv")}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", target, "--cores", "1", "-s", str(REPO / "Snakefile"), "--directory", str(work), "--configfile", str(work / "config.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        target,
+        "--cores",
+        "1",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(work / "config.yaml"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
@@ -59,9 +77,13 @@ def served(tmp_path: Path):
     www = tmp_path / "www"
     www.mkdir()
     with gzip.open(www / "links.txt.gz", "wt") as fh:
-        fh.write("protein1 protein2 combined_score\n9606.A 9606.B 950\n9606.B 9606.A 950\n9606.A 9606.C 500\n9606.B 9606.C 800\n")
+        fh.write(
+            "protein1 protein2 combined_score\n9606.A 9606.B 950\n9606.B 9606.A 950\n9606.A 9606.C 500\n9606.B 9606.C 800\n"
+        )
     with gzip.open(www / "info.txt.gz", "wt") as fh:
-        fh.write("#string_protein_id\tpreferred_name\tprotein_size\tannotation\n9606.A\tTGFB1\t1\t.\n9606.B\tTGFBR2\t1\t.\n9606.C\tCTGF\t1\t.\n")
+        fh.write(
+            "#string_protein_id\tpreferred_name\tprotein_size\tannotation\n9606.A\tTGFB1\t1\t.\n9606.B\tTGFBR2\t1\t.\n9606.C\tCTGF\t1\t.\n"
+        )
     _write_rds(www / "lt.rds", np.array([[0.3, 0.0], [0.1, 0.2]]), ["SERPINE1", "CTGF"], ["TGFB1", "IFNG"])
     handler = functools.partial(_QuietHandler, directory=str(www))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -77,7 +99,9 @@ def test_download_rules_end_to_end(served, tmp_path: Path) -> None:
     work = tmp_path / "work"
     (work / "results/priors/human").mkdir(parents=True)
     # the LR table comes from rule lr_resource (preprocess.smk); provide it as a source file here
-    P.load_lr_resource("consensus", "human").to_csv(work / "results/priors/human/lr_resource.tsv", sep="\t", index=False)
+    P.load_lr_resource("consensus", "human").to_csv(
+        work / "results/priors/human/lr_resource.tsv", sep="\t", index=False
+    )
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["priors"].update(
         {
@@ -97,14 +121,20 @@ def test_download_rules_end_to_end(served, tmp_path: Path) -> None:
     run = _snakemake(work, config, "results/priors/human/manifest.json")
     assert run.returncode == 0, run.stderr[-3000:]
 
-    g = P.ppi_graph(["TGFB1", "TGFBR2", "CCN2"], "human", path=work / "results/priors/human/ppi_edges.parquet")
-    assert g[0, 1] == pytest.approx(0.95) and g[1, 2] == pytest.approx(0.8) and g[0, 2] == 0  # 0.5 < min_score
+    g = P.ppi_graph(
+        ["TGFB1", "TGFBR2", "CCN2"], "human", path=work / "results/priors/human/ppi_edges.parquet"
+    )
+    assert (
+        g[0, 1] == pytest.approx(0.95) and g[1, 2] == pytest.approx(0.8) and g[0, 2] == 0
+    )  # 0.5 < min_score
     lt = P.ligand_target_matrix("human", path=work / "results/priors/human/ligand_target.npz")
     assert list(lt.index) == ["SERPINE1", "CCN2"] and lt.loc["CCN2", "IFNG"] == pytest.approx(0.2)
     manifest = json.loads((work / "results/priors/human/manifest.json").read_text())
     art = manifest["artefacts"]
     assert manifest["source"] == "download"
-    assert art["ligand_target"]["input_sha256"] == sha["lt.rds"] and art["ligand_target"]["url"].endswith("/lt.rds")
+    assert art["ligand_target"]["input_sha256"] == sha["lt.rds"] and art["ligand_target"]["url"].endswith(
+        "/lt.rds"
+    )
     assert art["ppi"]["input_sha256"] == {"links": sha["links.txt.gz"], "info": sha["info.txt.gz"]}
     assert len(art["lr"]["sha256"]) == 64 and art["lr"]["source"] == "consensus"
     for name in ("download_string", "download_nichenet", "ppi", "ligand_target", "manifest"):
@@ -117,7 +147,13 @@ def test_download_rule_fails_cleanly_on_checksum_mismatch(served, tmp_path: Path
     work = tmp_path / "work"
     work.mkdir()
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config["priors"].update({"source": "download", "download_dir": str(work / "downloads"), "download": {"retries": 0, "timeout": 10, "rule_retries": 0}})
+    config["priors"].update(
+        {
+            "source": "download",
+            "download_dir": str(work / "downloads"),
+            "download": {"retries": 0, "timeout": 10, "rule_retries": 0},
+        }
+    )
     config["priors"]["nichenet"]["human"] = {"url": f"{url}/lt.rds", "sha256": "0" * 64}
     run = _snakemake(work, config, str(work / "downloads/human/ligand_target_matrix.rds"))
     assert run.returncode != 0

@@ -64,13 +64,21 @@ def cellchat_v2(src: Path) -> None:
 def cellphonedb_v5(src: Path) -> None:
     base = src / "cellphonedb-data" / "data"
     inter = pd.read_csv(base / "interaction_input.csv")
-    _write(inter[["partner_a", "partner_b", "classification", "directionality", "version"]], "cellphonedb_v5_interaction.tsv.gz")
+    _write(
+        inter[["partner_a", "partner_b", "classification", "directionality", "version"]],
+        "cellphonedb_v5_interaction.tsv.gz",
+    )
     cx = pd.read_csv(base / "complex_input.csv")
-    _write(cx[["complex_name", "uniprot_1", "uniprot_2", "uniprot_3", "uniprot_4", "uniprot_5"]], "cellphonedb_v5_complex.tsv.gz")
+    _write(
+        cx[["complex_name", "uniprot_1", "uniprot_2", "uniprot_3", "uniprot_4", "uniprot_5"]],
+        "cellphonedb_v5_complex.tsv.gz",
+    )
     gene = pd.read_csv(base / "gene_input.csv")
     _write(gene[["uniprot", "hgnc_symbol"]].drop_duplicates(), "cellphonedb_v5_gene.tsv.gz")
     prot = pd.read_csv(base / "protein_input.csv")
-    keep = [c for c in ("uniprot", "protein_name", "secreted", "receptor", "transmembrane") if c in prot.columns]
+    keep = [
+        c for c in ("uniprot", "protein_name", "secreted", "receptor", "transmembrane") if c in prot.columns
+    ]
     _write(prot[keep], "cellphonedb_v5_protein.tsv.gz")
 
 
@@ -92,7 +100,14 @@ def omnipath(src: Path) -> None:
     for species in ("human", "mouse"):
         df = pd.read_csv(src / "CellNeighborEX" / "database" / f"omnipath_{species}.csv.gz")
         df = df[df["is_directed"] == 1]
-        cols = ["source_gene_symbol", "target_gene_symbol", "consensus_stimulation", "consensus_inhibition", "n_resources", "curation_effort"]
+        cols = [
+            "source_gene_symbol",
+            "target_gene_symbol",
+            "consensus_stimulation",
+            "consensus_inhibition",
+            "n_resources",
+            "curation_effort",
+        ]
         df = df[cols].rename(columns={"source_gene_symbol": "source", "target_gene_symbol": "target"})
         _write(df.dropna(subset=["source", "target"]), f"omnipath_{species}.tsv.gz")
 
@@ -116,7 +131,17 @@ def main(src: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     OUT.mkdir(parents=True, exist_ok=True)
     root = Path(src)
-    for step in (aliases, orthologs, cellchat_v2, cellphonedb_v5, string_v12, nichenet_networks, omnipath, dorothea, kegg_reactome):
+    for step in (
+        aliases,
+        orthologs,
+        cellchat_v2,
+        cellphonedb_v5,
+        string_v12,
+        nichenet_networks,
+        omnipath,
+        dorothea,
+        kegg_reactome,
+    ):
         step(root)
 
 

@@ -38,7 +38,13 @@ def artefact_dir(species: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def _sidecar(dest: Path, meta: Mapping[str, Any]) -> None:
-    meta = {**meta, "file": dest.name, "sha256": sha256sum(dest), "bytes": dest.stat().st_size, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    meta = {
+        **meta,
+        "file": dest.name,
+        "sha256": sha256sum(dest),
+        "bytes": dest.stat().st_size,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
     write_json(meta, dest.with_name(dest.name + ".json"))
 
 
@@ -49,7 +55,18 @@ def write_lr_artefact(species: str, resource: str, dest: str | os.PathLike) -> p
     write_table(lr, dest)
     ligands, receptors = lr_genes(lr)
     version = BUNDLED_RESOURCES.get(resource, "liana " + __import__("liana").__version__ + " resource")
-    _sidecar(dest, {"kind": "lr", "source": resource, "version": version, **lr.attrs, "n_interactions": len(lr), "n_ligand_genes": len(ligands), "n_receptor_genes": len(receptors)})
+    _sidecar(
+        dest,
+        {
+            "kind": "lr",
+            "source": resource,
+            "version": version,
+            **lr.attrs,
+            "n_interactions": len(lr),
+            "n_ligand_genes": len(ligands),
+            "n_receptor_genes": len(receptors),
+        },
+    )
     return lr
 
 
@@ -75,11 +92,23 @@ def write_ppi_artefact(
         keep = set(genes)
         edges = edges[edges["gene_1"].isin(keep) & edges["gene_2"].isin(keep)].reset_index(drop=True)
     write_table(edges, dest)
-    meta: dict[str, Any] = {"kind": "ppi", "source": f"STRING v{version} ({source})", "version": version, "min_score": min_score, "n_edges": len(edges), "n_genes": len(set(edges["gene_1"]) | set(edges["gene_2"]))}
+    meta: dict[str, Any] = {
+        "kind": "ppi",
+        "source": f"STRING v{version} ({source})",
+        "version": version,
+        "min_score": min_score,
+        "n_edges": len(edges),
+        "n_genes": len(set(edges["gene_1"]) | set(edges["gene_2"])),
+    }
     if source == "download":
         meta.update({"url": url, "input_sha256": {"links": sha256sum(links), "info": sha256sum(info)}})
     else:
-        meta.update({"bundled_file": "string_v12_human_ntm.tsv.gz", "note": "text-mining channel excluded; mouse via one-to-one orthologs"})
+        meta.update(
+            {
+                "bundled_file": "string_v12_human_ntm.tsv.gz",
+                "note": "text-mining channel excluded; mouse via one-to-one orthologs",
+            }
+        )
     _sidecar(dest, meta)
     return edges
 
@@ -120,15 +149,33 @@ def write_ligand_target_artefact(
     dest = Path(dest)
     if source == "download":
         if rds is None:
-            raise CommstPriorsError("source='download' needs the downloaded NicheNet .rds (priors: nichenet: <species>: url)")
+            raise CommstPriorsError(
+                "source='download' needs the downloaded NicheNet .rds (priors: nichenet: <species>: url)"
+            )
         m = _harmonise_matrix(read_nichenet_rds(rds), species)
-        m.meta.update({"source": "NicheNet v2 official ligand_target_matrix (Zenodo 7074291)", "url": url, "input_sha256": sha256sum(rds), "version": "v2"})
+        m.meta.update(
+            {
+                "source": "NicheNet v2 official ligand_target_matrix (Zenodo 7074291)",
+                "url": url,
+                "input_sha256": sha256sum(rds),
+                "version": "v2",
+            }
+        )
     elif source == "bundled":
-        m = build_ligand_target(species, lr_name=lr_resource, params=params, source_weights=source_weights, verbose=verbose)
+        m = build_ligand_target(
+            species, lr_name=lr_resource, params=params, source_weights=source_weights, verbose=verbose
+        )
         m.meta["version"] = "offline NicheNet-style (nichenetr v1 lr_network + OmniPath + DoRothEA)"
     else:
         raise CommstPriorsError(f"priors source {source!r} is unknown: use 'bundled' or 'download'")
-    m.meta.update({"kind": "ligand_target", "n_targets": len(m.targets), "n_ligands": len(m.ligands), "nnz": int(m.matrix.nnz)})
+    m.meta.update(
+        {
+            "kind": "ligand_target",
+            "n_targets": len(m.targets),
+            "n_ligands": len(m.ligands),
+            "nnz": int(m.matrix.nnz),
+        }
+    )
     m.save(dest)
     _sidecar(dest, m.meta)
     return m
@@ -164,7 +211,11 @@ def write_manifest(
         if not path.is_file():
             raise CommstPriorsError(f"prior artefact {path} is missing: rebuild it with its priors rule")
         side = Path(str(path) + ".json")
-        entry = json.loads(side.read_text()) if side.is_file() else {"file": path.name, "bytes": path.stat().st_size}
+        entry = (
+            json.loads(side.read_text())
+            if side.is_file()
+            else {"file": path.name, "bytes": path.stat().st_size}
+        )
         entry.update({"kind": kind, "sha256": sha256sum(path), **dict((meta or {}).get(kind, {}))})
         entries[kind] = entry
     manifest = {
@@ -192,10 +243,14 @@ def build_priors(
     write_lr_artefact(species, lr_resource, paths["lr"])
     write_ppi_artefact(species, paths["ppi"], min_score=min_score)
     write_ligand_target_artefact(species, paths["ligand_target"], lr_resource=lr_resource, params=params)
-    return write_manifest(paths, out / "manifest.json", extra={"species": check_species(species), "source": "bundled"})
+    return write_manifest(
+        paths, out / "manifest.json", extra={"species": check_species(species), "source": "bundled"}
+    )
 
 
-def load_ligand_target(species: str, *, path: str | os.PathLike | None = None, build: bool = True) -> LigandTargetMatrix:
+def load_ligand_target(
+    species: str, *, path: str | os.PathLike | None = None, build: bool = True
+) -> LigandTargetMatrix:
     """Sparse ligand → target matrix of ``species``.
 
     ``path``: an ``.npz`` artefact (``priors_ligand_target`` rule) or an official NicheNet
@@ -212,7 +267,9 @@ def load_ligand_target(species: str, *, path: str | os.PathLike | None = None, b
     if cached.is_file():
         return LigandTargetMatrix.load(cached)
     if not build:
-        raise CommstPriorsError(f"{cached} does not exist: run the workflow's priors rules or pass build=True")
+        raise CommstPriorsError(
+            f"{cached} does not exist: run the workflow's priors rules or pass build=True"
+        )
     log.info("no ligand-target artefact at %s: building it offline (about a minute)", cached)
     cached.parent.mkdir(parents=True, exist_ok=True)
     return write_ligand_target_artefact(species, cached)
@@ -244,4 +301,3 @@ def ligand_target_matrix(
         as NicheNet does). For the sparse form use :func:`load_ligand_target`.
     """
     return load_ligand_target(species, path=path).to_frame(ligands=ligands, targets=targets)
-

@@ -82,7 +82,9 @@ def _translate(df: pd.DataFrame, source: str, target: str) -> pd.DataFrame:
     import liana as li
 
     n = len(df)
-    out = li.rs.translate_resource(df, ortholog_map(source, target), columns=["ligand", "receptor"], one_to_many=1)
+    out = li.rs.translate_resource(
+        df, ortholog_map(source, target), columns=["ligand", "receptor"], one_to_many=1
+    )
     log.info("orthologs %s -> %s: %d of %d interactions kept", source, target, len(out), n)
     return out
 
@@ -133,7 +135,13 @@ def _load(name: str, species: str, resolve_aliases: bool) -> pd.DataFrame:
     df.attrs.update(
         {"resource": key, "species": species, "native_species": native, "n_aliases_renamed": n_renamed}
     )
-    log.info("LR resource %s (%s): %d interactions, %d subunit symbols renamed from aliases", key, species, len(df), n_renamed)
+    log.info(
+        "LR resource %s (%s): %d interactions, %d subunit symbols renamed from aliases",
+        key,
+        species,
+        len(df),
+        n_renamed,
+    )
     return df
 
 
@@ -182,7 +190,9 @@ def lr_genes(lr: pd.DataFrame) -> tuple[set[str], set[str]]:
     """
     missing = {"ligand", "receptor"} - set(lr.columns)
     if missing:
-        raise CommstPriorsError(f"LR table lacks column(s) {sorted(missing)}: it needs 'ligand' and 'receptor'")
+        raise CommstPriorsError(
+            f"LR table lacks column(s) {sorted(missing)}: it needs 'ligand' and 'receptor'"
+        )
 
     def split(col: str) -> set[str]:
         return {s for x in lr[col].astype(str) for s in x.split("_") if s}

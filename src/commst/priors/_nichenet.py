@@ -39,17 +39,17 @@ from ._paths import CommstPriorsError, bundled_dir, check_species, read_bundled
 
 log = logging.getLogger(__name__)
 
-#: Defaults of the offline builder (config ``priors: nichenet: ...``). ``ltf_cutoff`` is
-#: NicheNet's default; ``lr_sig_hub``, ``gr_hub`` and ``damping_factor`` were chosen on a
-#: grid (hub 0/0.25/0.5/1, damping 0.5/0.8, cutoff 0.95/0.99) by the median rank of 29
-#: textbook validation pairs (IL6→SOCS3, BMP4→ID1, WNT3A→AXIN2, DLL1→HES1, IFNA1→MX1, …)
-#: that exclude the TGFB1/IFNG/TNF pairs used to evaluate the prior (tests/test_priors_nichenet.py).
+#: Defaults of the offline builder (config ``priors: nichenet: builder``), chosen on a grid
+#: (KEGG/Reactome on/off, hubs 0/0.25/0.5/1, damping 0.5/0.8, cutoff 0.95/0.99) by the mean
+#: percentile (= AUROC) of 29 textbook validation pairs (IL6→SOCS3, BMP4→ID1, WNT3A→AXIN2,
+#: DLL1→HES1, IFNA1→MX1, …) that exclude the TGFB1/IFNG/TNF pairs used to evaluate the prior;
+#: see resources/priors/validation/ (grid.tsv, tune_nichenet.py).
 DEFAULT_PARAMS: dict[str, Any] = {
     "lr_sig_hub": 0.5,
     "gr_hub": 0.0,
-    "damping_factor": 0.8,
-    "ltf_cutoff": 0.99,
-    "kegg_reactome": False,
+    "damping_factor": 0.5,
+    "ltf_cutoff": 0.95,
+    "kegg_reactome": True,
     "dorothea_levels": "ABC",
     "tol": 1e-8,
     "max_iter": 100,
@@ -75,7 +75,9 @@ class LigandTargetMatrix:
     ligands: list[str]
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def to_frame(self, *, ligands: Sequence[str] | None = None, targets: Sequence[str] | None = None) -> pd.DataFrame:
+    def to_frame(
+        self, *, ligands: Sequence[str] | None = None, targets: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """Dense targets × ligands DataFrame, optionally subset (missing genes give zero rows/columns)."""
         lig = list(self.ligands) if ligands is None else [str(g) for g in ligands]
         tgt = list(self.targets) if targets is None else [str(g) for g in targets]
@@ -120,10 +122,14 @@ class LigandTargetMatrix:
         """Read an artefact written by :meth:`save`."""
         path = Path(path)
         if not path.is_file():
-            raise CommstPriorsError(f"ligand-target artefact {path} does not exist: build it with the priors_ligand_target rule")
+            raise CommstPriorsError(
+                f"ligand-target artefact {path} does not exist: build it with the priors_ligand_target rule"
+            )
         with np.load(path, allow_pickle=False) as z:
             m = sp.csc_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-            return cls(m, [str(x) for x in z["targets"]], [str(x) for x in z["ligands"]], json.loads(str(z["meta"])))
+            return cls(
+                m, [str(x) for x in z["targets"]], [str(x) for x in z["ligands"]], json.loads(str(z["meta"]))
+            )
 
 
 # --------------------------------------------------------------------------- networks
@@ -189,15 +195,27 @@ def load_networks(
     species = check_species(species)
 
     def human_layers(sp_: str) -> dict[str, list[pd.DataFrame]]:
-        nn = {k: read_bundled(f"nichenet_v1_{k}_network_human.tsv.gz", dtype=str) for k in ("lr", "sig", "gr")}
+        nn = {
+            k: read_bundled(f"nichenet_v1_{k}_network_human.tsv.gz", dtype=str) for k in ("lr", "sig", "gr")
+        }
         om = read_bundled(f"omnipath_{sp_}.tsv.gz", dtype={"source": str, "target": str})
-        sig = [nn["sig"], om.rename(columns={"source": "from", "target": "to"})[["from", "to"]].assign(source="omnipath")]
+        sig = [
+            nn["sig"],
+            om.rename(columns={"source": "from", "target": "to"})[["from", "to"]].assign(source="omnipath"),
+        ]
         if kegg_reactome:
             kr = read_bundled(f"kegg_reactome_{sp_}.tsv.gz", dtype=str)
-            sig.append(kr.rename(columns={"src": "from", "dest": "to"})[["from", "to"]].assign(source="kegg_reactome"))
+            sig.append(
+                kr.rename(columns={"src": "from", "dest": "to"})[["from", "to"]].assign(
+                    source="kegg_reactome"
+                )
+            )
         do = read_bundled(f"dorothea_ABC_{sp_}.tsv.gz", dtype=str)
         do = do[do["confidence"].isin(list(dorothea_levels.upper()))]
-        gr = [nn["gr"], pd.DataFrame({"from": do["tf"], "to": do["target"], "source": "dorothea_" + do["confidence"]})]
+        gr = [
+            nn["gr"],
+            pd.DataFrame({"from": do["tf"], "to": do["target"], "source": "dorothea_" + do["confidence"]}),
+        ]
         return {"lr": [nn["lr"]], "sig": sig, "gr": gr}
 
     layers = human_layers("human")
@@ -206,13 +224,34 @@ def load_networks(
         mapping = _ortholog_dict()
         layers = {k: _to_mouse(v, mapping) for k, v in layers.items()}
         om = read_bundled("omnipath_mouse.tsv.gz", dtype={"source": str, "target": str})
-        layers["sig"] = pd.concat([layers["sig"], om.rename(columns={"source": "from", "target": "to"})[["from", "to"]].assign(source="omnipath")])
+        layers["sig"] = pd.concat(
+            [
+                layers["sig"],
+                om.rename(columns={"source": "from", "target": "to"})[["from", "to"]].assign(
+                    source="omnipath"
+                ),
+            ]
+        )
         if kegg_reactome:
             kr = read_bundled("kegg_reactome_mouse.tsv.gz", dtype=str)
-            layers["sig"] = pd.concat([layers["sig"], kr.rename(columns={"src": "from", "dest": "to"})[["from", "to"]].assign(source="kegg_reactome")])
+            layers["sig"] = pd.concat(
+                [
+                    layers["sig"],
+                    kr.rename(columns={"src": "from", "dest": "to"})[["from", "to"]].assign(
+                        source="kegg_reactome"
+                    ),
+                ]
+            )
         do = read_bundled("dorothea_ABC_mouse.tsv.gz", dtype=str)
         do = do[do["confidence"].isin(list(dorothea_levels.upper()))]
-        layers["gr"] = pd.concat([layers["gr"], pd.DataFrame({"from": do["tf"], "to": do["target"], "source": "dorothea_" + do["confidence"]})])
+        layers["gr"] = pd.concat(
+            [
+                layers["gr"],
+                pd.DataFrame(
+                    {"from": do["tf"], "to": do["target"], "source": "dorothea_" + do["confidence"]}
+                ),
+            ]
+        )
         layers = {k: _harmonise(v, "mouse") for k, v in layers.items()}
     if lr is not None:
         layers["lr"] = pd.concat([layers["lr"], _lr_edges(lr, lr_name)], ignore_index=True)
@@ -220,7 +259,14 @@ def load_networks(
     for k, v in layers.items():
         v = v.dropna(subset=["from", "to"]).astype(str)
         out[k] = v[v["from"] != v["to"]].drop_duplicates(["from", "to", "source"]).reset_index(drop=True)
-        log.info("%s %s network: %d edges, %d genes, %d sources", species, k, len(out[k]), len(set(out[k]["from"]) | set(out[k]["to"])), out[k]["source"].nunique())
+        log.info(
+            "%s %s network: %d edges, %d genes, %d sources",
+            species,
+            k,
+            len(out[k]),
+            len(set(out[k]["from"]) | set(out[k]["to"])),
+            out[k]["source"].nunique(),
+        )
     return out
 
 
@@ -357,14 +403,26 @@ def build_ligand_target(
     if lr is None:
         lr = load_lr_resource(lr_name, species)
     if networks is None:
-        networks = load_networks(species, lr=lr, lr_name=lr_name, kegg_reactome=bool(p["kegg_reactome"]), dorothea_levels=str(p["dorothea_levels"]))
-    wn = weighted_networks(networks, source_weights=source_weights, lr_sig_hub=float(p["lr_sig_hub"]), gr_hub=float(p["gr_hub"]))
+        networks = load_networks(
+            species,
+            lr=lr,
+            lr_name=lr_name,
+            kegg_reactome=bool(p["kegg_reactome"]),
+            dorothea_levels=str(p["dorothea_levels"]),
+        )
+    wn = weighted_networks(
+        networks, source_weights=source_weights, lr_sig_hub=float(p["lr_sig_hub"]), gr_hub=float(p["gr_hub"])
+    )
     lr_sig, gr = wn["lr_sig"], wn["gr"]
     genes = sorted(set(lr_sig["from"]) | set(lr_sig["to"]) | set(gr["from"]) | set(gr["to"]))
     gid = {g: i for i, g in enumerate(genes)}
     n = len(genes)
-    adj = sp.csr_matrix((lr_sig["weight"].to_numpy(float), (lr_sig["from"].map(gid), lr_sig["to"].map(gid))), shape=(n, n))
-    grm = sp.csr_matrix((gr["weight"].to_numpy(float), (gr["from"].map(gid), gr["to"].map(gid))), shape=(n, n))
+    adj = sp.csr_matrix(
+        (lr_sig["weight"].to_numpy(float), (lr_sig["from"].map(gid), lr_sig["to"].map(gid))), shape=(n, n)
+    )
+    grm = sp.csr_matrix(
+        (gr["weight"].to_numpy(float), (gr["from"].map(gid), gr["to"].map(gid))), shape=(n, n)
+    )
     if ligands is None:
         cand = lr_genes(lr)[0] | set(networks["lr"]["from"])
     else:
@@ -372,11 +430,22 @@ def build_ligand_target(
     lig = sorted(g for g in cand if g in gid)
     missing = sorted(cand - set(lig))
     if missing:
-        log.info("%d ligands are not in the integrated network and get no column (e.g. %s)", len(missing), missing[:5])
+        log.info(
+            "%d ligands are not in the integrated network and get no column (e.g. %s)",
+            len(missing),
+            missing[:5],
+        )
     if not lig:
-        raise CommstPriorsError("none of the requested ligands is in the integrated network: check gene symbols and species")
+        raise CommstPriorsError(
+            "none of the requested ligands is in the integrated network: check gene symbols and species"
+        )
     ppr = personalized_pagerank(
-        adj, [gid[g] for g in lig], damping_factor=float(p["damping_factor"]), tol=float(p["tol"]), max_iter=int(p["max_iter"]), verbose=verbose
+        adj,
+        [gid[g] for g in lig],
+        damping_factor=float(p["damping_factor"]),
+        tol=float(p["tol"]),
+        max_iter=int(p["max_iter"]),
+        verbose=verbose,
     )
     _clip_quantile(ppr, float(p["ltf_cutoff"]) if p["damping_factor"] > 0 else 0.0)
     ltf = sp.csr_matrix(ppr)
@@ -404,7 +473,14 @@ def build_ligand_target(
         "build_seconds": round(seconds, 1),
         "bundled_dir": str(bundled_dir()),
     }
-    log.info("ligand-target %s: %d targets × %d ligands, %d non-zero, built in %.1f s", species, len(targets), len(lig), lt.nnz, seconds)
+    log.info(
+        "ligand-target %s: %d targets × %d ligands, %d non-zero, built in %.1f s",
+        species,
+        len(targets),
+        len(lig),
+        lt.nnz,
+        seconds,
+    )
     return LigandTargetMatrix(lt, targets, lig, meta)
 
 
@@ -431,4 +507,6 @@ def read_nichenet_rds(path: str | os.PathLike) -> LigandTargetMatrix:
             "download ligand_target_matrix_nsga2r_final(.rds / _mouse.rds) from Zenodo record 7074291"
         ) from err
     values[~np.isfinite(values)] = 0
-    return LigandTargetMatrix(sp.csc_matrix(values), targets, ligands, {"source": "NicheNet official", "file": str(path)})
+    return LigandTargetMatrix(
+        sp.csc_matrix(values), targets, ligands, {"source": "NicheNet official", "file": str(path)}
+    )

@@ -48,9 +48,15 @@ def read_bundled(name: str, **kwargs) -> pd.DataFrame:
 def check_species(species: str) -> str:
     """Normalise and validate a species name (``human`` or ``mouse``)."""
     s = str(species).strip().lower()
-    aliases = {"hs": "human", "homo_sapiens": "human", "9606": "human", "mm": "mouse", "mus_musculus": "mouse", "10090": "mouse"}
+    aliases = {
+        "hs": "human",
+        "homo_sapiens": "human",
+        "9606": "human",
+        "mm": "mouse",
+        "mus_musculus": "mouse",
+        "10090": "mouse",
+    }
     s = aliases.get(s, s)
     if s not in SPECIES:
         raise CommstPriorsError(f"species {species!r} is not supported: use one of {SPECIES}")
     return s
-

@@ -41,7 +41,9 @@ def _harmonise(df: pd.DataFrame, species: str) -> pd.DataFrame:
     return df
 
 
-def read_string_official(links: str | os.PathLike, info: str | os.PathLike, *, min_score: float = 0.7) -> pd.DataFrame:
+def read_string_official(
+    links: str | os.PathLike, info: str | os.PathLike, *, min_score: float = 0.7
+) -> pd.DataFrame:
     """Read the official STRING ``protein.links`` and ``protein.info`` files into symbol edges.
 
     Parameters
@@ -111,22 +113,35 @@ def string_edges(
     species = check_species(species)
     if source == "download":
         if links is None or info is None:
-            raise CommstPriorsError("source='download' needs the STRING links and info files (priors: string: url/info_url)")
+            raise CommstPriorsError(
+                "source='download' needs the STRING links and info files (priors: string: url/info_url)"
+            )
         df = read_string_official(links, info, min_score=min_score)
     elif source == "bundled":
         raw = read_bundled("string_v12_human_ntm.tsv.gz", dtype={"symbol_1": str, "symbol_2": str})
         raw = raw[raw["combined_score"] >= min_score * 1000]
-        df = pd.DataFrame({"gene_1": raw["symbol_1"], "gene_2": raw["symbol_2"], "weight": raw["combined_score"] / 1000.0})
+        df = pd.DataFrame(
+            {"gene_1": raw["symbol_1"], "gene_2": raw["symbol_2"], "weight": raw["combined_score"] / 1000.0}
+        )
         df = _harmonise(df, "human")
         if species == "mouse":
             omap = ortholog_map("human", "mouse")
             one = omap[~omap["source"].duplicated(keep=False) & ~omap["target"].duplicated(keep=False)]
             m = dict(zip(one["source"], one["target"]))
-            df = pd.DataFrame({"gene_1": df["gene_1"].map(m), "gene_2": df["gene_2"].map(m), "weight": df["weight"]}).dropna()
+            df = pd.DataFrame(
+                {"gene_1": df["gene_1"].map(m), "gene_2": df["gene_2"].map(m), "weight": df["weight"]}
+            ).dropna()
     else:
         raise CommstPriorsError(f"priors source {source!r} is unknown: use 'bundled' or 'download'")
     df = _undirected(_harmonise(df, species))
-    log.info("STRING %s (%s, score >= %.2f): %d edges, %d genes", species, source, min_score, len(df), len(set(df["gene_1"]) | set(df["gene_2"])))
+    log.info(
+        "STRING %s (%s, score >= %.2f): %d edges, %d genes",
+        species,
+        source,
+        min_score,
+        len(df),
+        len(set(df["gene_1"]) | set(df["gene_2"])),
+    )
     return df
 
 
@@ -145,7 +160,9 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """Read a parquet or (gzip) TSV table written by :func:`write_table`."""
     path = Path(path)
     if not path.is_file():
-        raise CommstPriorsError(f"prior artefact {path} does not exist: build it with the workflow rule priors_* or pass path=None")
+        raise CommstPriorsError(
+            f"prior artefact {path} does not exist: build it with the workflow rule priors_* or pass path=None"
+        )
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, sep="\t")
 
 
@@ -188,7 +205,9 @@ def ppi_graph(
     genes = [str(g) for g in genes]
     index = {g: i for i, g in enumerate(genes)}
     if len(index) != len(genes):
-        raise CommstPriorsError("ppi_graph: the gene list has duplicates; pass unique symbols (var_names_make_unique)")
+        raise CommstPriorsError(
+            "ppi_graph: the gene list has duplicates; pass unique symbols (var_names_make_unique)"
+        )
     if path is not None:
         edges = read_table(path)
         edges = edges[edges["weight"] >= min_score]
@@ -205,7 +224,11 @@ def ppi_graph(
     i = df["gene_1"].map(index)
     j = df["gene_2"].map(index)
     keep = i.notna() & j.notna() & (i != j)
-    i, j, w = i[keep].astype(int).to_numpy(), j[keep].astype(int).to_numpy(), df["weight"][keep].to_numpy(np.float32)
+    i, j, w = (
+        i[keep].astype(int).to_numpy(),
+        j[keep].astype(int).to_numpy(),
+        df["weight"][keep].to_numpy(np.float32),
+    )
     n = len(genes)
     # symmetric, max over duplicate edges (coo sums duplicates, so reduce first)
     rows, cols = np.concatenate([i, j]), np.concatenate([j, i])

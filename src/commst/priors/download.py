@@ -107,7 +107,9 @@ def fetch(
             with atomic_path(dest) as tmp:  # moved onto dest only if the block succeeds
                 n, digest = _attempt(url, tmp, timeout)
                 if sha256 and digest.lower() != sha256.strip().lower():
-                    raise _ChecksumMismatch(f"expected sha256 {sha256.strip().lower()}, got {digest} ({n} bytes)")
+                    raise _ChecksumMismatch(
+                        f"expected sha256 {sha256.strip().lower()}, got {digest} ({n} bytes)"
+                    )
         except _ChecksumMismatch as err:
             raise CommstDownloadError(
                 url,
@@ -119,7 +121,9 @@ def fetch(
             last = err
             if 400 <= err.code < 500 and err.code not in (408, 429):
                 raise CommstDownloadError(
-                    url, f"server answered HTTP {err.code} {err.reason}", "check the URL in config priors (it may have moved)"
+                    url,
+                    f"server answered HTTP {err.code} {err.reason}",
+                    "check the URL in config priors (it may have moved)",
                 ) from err
         except (OSError, urllib.error.URLError, TimeoutError) as err:
             last = err
@@ -130,7 +134,9 @@ def fetch(
             return dest
         if i + 1 < attempts:
             wait = backoff * 2**i
-            log.warning("download of %s failed (%s); retry %d/%d in %.1f s", url, last, i + 1, attempts - 1, wait)
+            log.warning(
+                "download of %s failed (%s); retry %d/%d in %.1f s", url, last, i + 1, attempts - 1, wait
+            )
             time.sleep(wait)
     raise CommstDownloadError(
         url,
