@@ -1,19 +1,43 @@
-"""Benchmark of LR imputation: metrics, data manipulation, held-out genes and baselines.
+"""Benchmark of LR imputation: metrics, data manipulation, scenarios and baselines.
 
 Modules
 -------
 :mod:`commst.benchmark.metrics`
-    Per-gene PCC/SSIM/RMSE/JS and accuracy score (Li et al. 2022); CCC-recovery metrics.
+    Per-gene PCC/SSIM/RMSE/JS and accuracy score (Li et al. 2022), their LR/non-LR summary,
+    and CCC-recovery metrics (Spearman, PR-AUC, top-k Jaccard, false-positive rate).
 :mod:`commst.benchmark.data`
-    Binomial count thinning, cell-type-stratified split of a spatial dataset, gene folds.
+    Binomial count thinning, cell-type-stratified split of a spatial dataset (bundled
+    STARmap), LR-balanced gene folds.
 :mod:`commst.benchmark.heldout`
     The held-out-gene protocol for any imputation method.
+:mod:`commst.benchmark.thinning`
+    Imputation from thinned data scored against the unthinned truth.
+:mod:`commst.benchmark.ccc_recovery`
+    LIANA+ results of a method compared with the truth; decoy and absent-ligand pairs.
 :mod:`commst.benchmark.methods`
-    Baseline imputation methods (``raw``, ``spage``, ``tangram``, ``gimvi``, ``hvg_ae``).
+    Baseline imputation methods (``raw``, ``knn``, ``spage``, ``tangram``, ``gimvi``,
+    ``hvg_ae``) by name: :func:`~commst.benchmark.methods.get_baseline`.
 """
 
 from __future__ import annotations
 
-from commst.benchmark import metrics
+from commst.benchmark.data import heldout_folds, load_starmap, split_spatial, thin_counts
+from commst.benchmark.heldout import prepare_pair, run_heldout
+from commst.benchmark.methods import BASELINES, get_baseline
+from commst.benchmark.metrics import accuracy_score, gene_metrics, summarise_gene_metrics
+from commst.benchmark.thinning import run_thinning
 
-__all__ = ["metrics"]
+__all__ = [
+    "BASELINES",
+    "accuracy_score",
+    "gene_metrics",
+    "get_baseline",
+    "heldout_folds",
+    "load_starmap",
+    "prepare_pair",
+    "run_heldout",
+    "run_thinning",
+    "split_spatial",
+    "summarise_gene_metrics",
+    "thin_counts",
+]
