@@ -92,7 +92,10 @@ def get_preprocess_inputs(wildcards):
 
 
 def get_final_output():
-    outputs = []
+    outputs = [
+        f"results/priors/{species}/manifest.json"
+        for species in sorted(set(samples["species"]))
+    ]
     for sample in samples.index:
         outputs += [
             f"results/{sample}/imputed.h5ad",

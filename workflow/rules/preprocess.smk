@@ -1,22 +1,3 @@
-rule lr_resource:
-    output:
-        "results/priors/{species}/lr_resource.tsv",
-    log:
-        "logs/priors/{species}/lr_resource.log",
-    benchmark:
-        "benchmarks/priors/{species}/lr_resource.tsv"
-    conda:
-        "../../envs/commst.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        name=config["lr_resource"]["name"],
-    script:
-        "../../scripts/lr_resource.py"
-
-
 rule preprocess:
     input:
         unpack(get_preprocess_inputs),

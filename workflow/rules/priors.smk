@@ -1,5 +1,5 @@
 # Priors per species: STRING PPI edges, NicheNet ligand -> target matrix and a manifest.
-# The LR table itself is written by rule lr_resource (preprocess.smk). With
+# The LR table (rule lr_resource) comes first: preprocess and CCC need it too. With
 # `priors: source: bundled` everything is built offline from resources/priors/bundled;
 # with `download` the official STRING v12 and NicheNet v2 files are fetched first.
 
@@ -7,6 +7,25 @@
 localrules:
     priors_download_string,
     priors_download_nichenet,
+
+
+rule lr_resource:
+    output:
+        "results/priors/{species}/lr_resource.tsv",
+    log:
+        "logs/priors/{species}/lr_resource.log",
+    benchmark:
+        "benchmarks/priors/{species}/lr_resource.tsv"
+    conda:
+        "../../envs/commst.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        name=config["lr_resource"]["name"],
+    script:
+        "../../scripts/lr_resource.py"
 
 
 rule priors_download_string:
