@@ -19,7 +19,11 @@ def main(snakemake):
     genes = spatial.uns["commst"]["genes"]
     method = snakemake.params.method
     params = dict(snakemake.params.method_params)
-    logging.getLogger("commst").info("imputing %d LR targets with %s %s", len(genes["lr_targets"]), method, params)
+    if "model" in snakemake.input.keys():  # a model trained by rule train (method commst)
+        from commst.model import TrainedCommST
+
+        params["model"] = TrainedCommST.load(snakemake.input.model)
+    logging.getLogger("commst").info("imputing %d LR targets with %s %s", len(genes["lr_targets"]), method, sorted(params))
     result = get_method(method)(
         spatial,
         reference,

@@ -108,6 +108,17 @@ def get_final_output():
     return outputs
 
 
+def get_impute_inputs(wildcards):
+    inputs = {
+        "spatial": f"results/{wildcards.sample}/prepared/spatial.h5ad",
+        "reference": f"results/{wildcards.sample}/prepared/reference.h5ad",
+        "lr": get_lr_resource(wildcards),
+    }
+    if config["impute"]["method"] == "commst":
+        inputs["model"] = f"results/{wildcards.sample}/model/commst.pt"
+    return inputs
+
+
 def impute_params():
     method = config["impute"]["method"]
     return config["impute"].get(method, {})

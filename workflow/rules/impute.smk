@@ -1,8 +1,6 @@
 rule impute:
     input:
-        spatial="results/{sample}/prepared/spatial.h5ad",
-        reference="results/{sample}/prepared/reference.h5ad",
-        lr=get_lr_resource,
+        unpack(get_impute_inputs),
     output:
         "results/{sample}/imputed.h5ad",
     log:
