@@ -9,25 +9,18 @@ import anndata as ad
 import pandas as pd
 
 from commst._utils import run_logged, write_table
-from commst.ccc import celltype_communication
+from commst.ccc import celltype_tables
 
 
 def main(snakemake):
     options = snakemake.params.ccc
     reference = ad.read_h5ad(snakemake.input.reference)
     lr = pd.read_csv(snakemake.input.lr, sep="\t")
-    for method, path in zip(snakemake.params.methods, snakemake.output):
-        result = celltype_communication(
-            reference,
-            lr,
-            groupby="cell_type",
-            method=method,
-            expr_prop=options["expr_prop"],
-            min_cells=options["min_cells"],
-            n_perms=options["n_perms"],
-            seed=snakemake.params.seed,
-        )
-        write_table(result, path)
+    tables = celltype_tables(
+        reference, lr, groupby="cell_type", methods=snakemake.params.methods, options=options, seed=snakemake.params.seed
+    )
+    for path, table in zip(snakemake.output, tables.values()):
+        write_table(table, path)
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

@@ -9,7 +9,7 @@ import anndata as ad
 import pandas as pd
 
 from commst._utils import run_logged, write_table
-from commst.ccc import celltype_communication, spatial_bivariate
+from commst.ccc import celltype_tables, spatial_bivariate
 
 
 def main(snakemake):
@@ -27,18 +27,11 @@ def main(snakemake):
         seed=snakemake.params.seed,
     )
     write_table(table, snakemake.output.bivariate)
-    for method, path in zip(snakemake.params.methods, snakemake.output.celltype):
-        result = celltype_communication(
-            imputed,
-            lr,
-            groupby="matched_cell_type",
-            method=method,
-            expr_prop=options["expr_prop"],
-            min_cells=options["min_cells"],
-            n_perms=options["n_perms"],
-            seed=snakemake.params.seed,
-        )
-        write_table(result, path)
+    tables = celltype_tables(
+        imputed, lr, groupby="matched_cell_type", methods=snakemake.params.methods, options=options, seed=snakemake.params.seed
+    )
+    for path, table in zip(snakemake.output.celltype, tables.values()):
+        write_table(table, path)
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

@@ -76,7 +76,8 @@ def spatial_bivariate(
     """
     if bandwidth is None:
         bandwidth = auto_bandwidth(adata)
-    li.ut.spatial_neighbors(adata, bandwidth=bandwidth, cutoff=cutoff)
+    # liana's default of 100 neighbours fails on datasets of 100 spots or fewer
+    li.ut.spatial_neighbors(adata, bandwidth=bandwidth, cutoff=cutoff, max_neighbours=min(100, adata.n_obs - 1))
     local = li.mt.bivariate(
         adata,
         resource=resource,
@@ -89,8 +90,10 @@ def spatial_bivariate(
     )
     table = local.var.rename(columns={global_name: "global_score", f"{global_name}_pvals": "pvalue"})
     table = table.rename_axis("interaction").reset_index()
-    table.insert(3, "global_metric", global_name)
+    table["global_metric"] = global_name
     table["bandwidth"] = bandwidth
+    first = ["interaction", "ligand", "receptor", "global_metric", "global_score", "pvalue"]
+    table = table[first + [c for c in table.columns if c not in first]]
     table = table.sort_values("global_score", ascending=False, kind="stable").reset_index(drop=True)
     logger.info("bivariate %s/%s: %d LR pairs, bandwidth %.3g", local_name, global_name, len(table), bandwidth)
     return local, table
@@ -144,3 +147,33 @@ def celltype_communication(
     result = adata.uns.pop("liana_res")
     logger.info("%s over %s: %d rows", method, groupby, len(result))
     return result.reset_index(drop=True)
+
+
+def celltype_tables(
+    adata: ad.AnnData,
+    resource: pd.DataFrame,
+    *,
+    groupby: str,
+    methods: list[str],
+    options: dict,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """Run several cell-type-level methods with the workflow's ``ccc:`` options.
+
+    Returns
+    -------
+    Method name → LIANA result table (see :func:`celltype_communication`).
+    """
+    return {
+        method: celltype_communication(
+            adata,
+            resource,
+            groupby=groupby,
+            method=method,
+            expr_prop=options["expr_prop"],
+            min_cells=options["min_cells"],
+            n_perms=options["n_perms"],
+            seed=seed,
+        )
+        for method in methods
+    }
