@@ -1,0 +1,178 @@
+"""Benchmark figures for the report: metric boxplots, recovery vs capture rate, spatial maps.
+
+Each function returns the :class:`matplotlib.figure.Figure` (the caller saves it, e.g. with
+:func:`save_figure`, which writes atomically).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import anndata as ad
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from commst._utils import atomic_path  # noqa: E402
+
+_LABELS = {"pcc": "PCC", "ssim": "SSIM", "rmse": "RMSE", "js": "JS"}
+
+
+def plot_gene_metrics(
+    table: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = ("pcc", "ssim", "rmse", "js"),
+    method_key: str = "method",
+    lr_key: str = "is_lr",
+    order: Sequence[str] | None = None,
+) -> Figure:
+    """Boxplots of per-gene metrics per method, LR genes next to non-LR genes.
+
+    Parameters
+    ----------
+    table
+        Per-gene table (``gene_metrics.tsv``): ``method_key``, ``lr_key`` and the metrics.
+    metrics
+        Metric columns, one panel each.
+    method_key, lr_key
+        Method column and boolean LR flag.
+    order
+        Method order on the x axis (default: by median PCC of LR genes, best first).
+
+    Returns
+    -------
+    Figure with one panel per metric.
+    """
+    tab = table.assign(genes=np.where(table[lr_key].astype(bool), "LR", "non-LR"))
+    if order is None:
+        lr = tab[tab["genes"] == "LR"]
+        order = list(lr.groupby(method_key)["pcc"].median().sort_values(ascending=False).index)
+        order += [m for m in tab[method_key].unique() if m not in order]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        sns.boxplot(
+            data=tab, x=method_key, y=metric, hue="genes", hue_order=["LR", "non-LR"], order=order,
+            ax=ax, fliersize=1, showfliers=False,
+        )
+        ax.set_ylabel(_LABELS.get(metric, metric))
+        ax.set_xlabel("")
+        ax.tick_params(axis="x", rotation=45)
+        if ax is not axes[0][-1] and ax.get_legend() is not None:
+            ax.get_legend().remove()
+    fig.tight_layout()
+    return fig
+
+
+def plot_thinning(
+    table: pd.DataFrame,
+    *,
+    metric: str = "pcc",
+    method_key: str = "method",
+    lr_only: bool = True,
+) -> Figure:
+    """Median metric of imputed genes against capture probability, per method and scenario.
+
+    Parameters
+    ----------
+    table
+        Thinning table (``thinning.tsv``): ``method_key``, ``scenario``, ``p``, ``seed``,
+        ``is_lr`` and the metric.
+    metric
+        Metric column.
+    method_key
+        Method column.
+    lr_only
+        Only LR genes.
+
+    Returns
+    -------
+    Figure with one panel per scenario; x = capture probability (log scale), error bars =
+    spread over seeds.
+    """
+    tab = table[table["is_lr"].astype(bool)] if lr_only else table
+    per_seed = tab.groupby([method_key, "scenario", "p", "seed"], observed=True)[metric].median().reset_index()
+    scenarios = list(dict.fromkeys(tab["scenario"]))
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(4 * len(scenarios), 3.2), squeeze=False, sharey=True)
+    for ax, scenario in zip(axes[0], scenarios):
+        sns.lineplot(
+            data=per_seed[per_seed["scenario"] == scenario], x="p", y=metric, hue=method_key,
+            marker="o", errorbar=("pi", 100), ax=ax,
+        )
+        ax.set_xscale("log")
+        ax.set_title(f"LR genes {scenario}" if lr_only else scenario)
+        ax.set_xlabel("capture probability p")
+        ax.set_ylabel(f"median {_LABELS.get(metric, metric)}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_spatial_genes(
+    panels: Mapping[str, ad.AnnData],
+    genes: Sequence[str],
+    *,
+    spatial_key: str = "spatial",
+    point_size: float = 6.0,
+) -> Figure:
+    """Spatial maps of a few genes: one row per gene, one column per dataset version.
+
+    Parameters
+    ----------
+    panels
+        Column title → spots x genes AnnData with log-normalised ``X`` and
+        ``obsm[spatial_key]`` (e.g. truth, thinned, each method's output).
+    genes
+        Genes to show; a gene a panel lacks is left blank there.
+    spatial_key
+        Key of the coordinates in ``obsm``.
+    point_size
+        Marker size.
+
+    Returns
+    -------
+    Figure of ``len(genes) x len(panels)`` maps; colours share one scale per gene.
+    """
+    names = list(panels)
+    fig, axes = plt.subplots(
+        len(genes), len(names), figsize=(2.4 * len(names), 2.4 * len(genes)), squeeze=False
+    )
+    for i, gene in enumerate(genes):
+        values = {}
+        for name in names:
+            adata = panels[name]
+            if gene in adata.var_names:
+                x = adata[:, gene].X
+                values[name] = np.asarray(x.toarray() if hasattr(x, "toarray") else x).ravel()
+        vmax = max((float(np.quantile(v, 0.99)) for v in values.values()), default=1.0) or 1.0
+        for j, name in enumerate(names):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_aspect("equal")
+            if i == 0:
+                ax.set_title(name)
+            if j == 0:
+                ax.set_ylabel(gene)
+            if name not in values:
+                ax.text(0.5, 0.5, "not available", ha="center", va="center", transform=ax.transAxes)
+                continue
+            xy = np.asarray(panels[name].obsm[spatial_key], dtype=float)
+            ax.scatter(xy[:, 0], xy[:, 1], c=values[name], s=point_size, cmap="viridis", vmin=0, vmax=vmax,
+                       linewidths=0)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], **kwargs) -> None:
+    """Save ``fig`` to ``path`` atomically (format from the suffix) and close it."""
+    kwargs.setdefault("dpi", 150)
+    kwargs.setdefault("bbox_inches", "tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=os.path.splitext(str(path))[1].lstrip(".") or "png", **kwargs)
+    plt.close(fig)
