@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 
 import commst.pp as pp
-from commst.model import CommSTConfig, TrainedCommST, impute_commst, train
+from commst.model import CommSTConfig, TrainedCommST, impute_commst, plot_history, train
 from commst.model._priors import gene_graph_edges, laplacian_penalty, nichenet_penalty
 
 from synthetic import PLANTED_LR, planted_pair
@@ -134,6 +134,8 @@ def test_same_seed_same_result_and_save_load_roundtrip(prepared, trained, tmp_pa
     np.testing.assert_array_equal(a.counts, b.counts)
     again = train(s, r, config=trained.config, progress=False, **kw)
     assert _state_equal(again.state, trained.state)
+    fig = plot_history(trained.history, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG" and len(fig.axes) == 2
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     with pytest.raises(Exception):
         TrainedCommST.load(tmp_path / "bad.pt")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._config import CommSTConfig
 from ._impute import impute_commst, impute_with_model
+from ._plot import plot_history
 from ._train import TrainedCommST, resolve_device, train
 
-__all__ = ["CommSTConfig", "TrainedCommST", "impute_commst", "impute_with_model", "resolve_device", "train"]
+__all__ = ["CommSTConfig", "TrainedCommST", "impute_commst", "impute_with_model", "plot_history", "resolve_device", "train"]

@@ -102,8 +102,8 @@ class CommSTConfig:
     thinning: bool = True
     lr_focus: bool = True
     guard: bool = True
-    guard_k: int = 50
-    guard_min_frac: float = 0.05
+    guard_k: int = 30
+    guard_min_frac: float = 0.02
     spatial_observed: bool = True
     w_spot: float = 1.0
     w_obs: float = 0.1

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "last.pt"
 _EXACT_KNN_MAX = 50_000
+#: Spots per mini-batch that the NicheNet term looks at (with their spatial neighbours).
+_NICHENET_SPOTS = 64
 
 
 def resolve_device(device: str) -> torch.device:
@@ -329,6 +331,7 @@ class _Trainer:
             terms["ppi"] = c.w_ppi * laplacian_penalty(m_s[:, : len(d.targets)], self.edges)
         if self.nichenet is not None and len(sb) > 2:
             nn = self.nichenet
+            sb = sb[: _NICHENET_SPOTS]  # the neighbours of each spot are encoded too: keep it cheap
             rows = nn.graph[sb]
             around = np.unique(rows.indices)
             _, m_u = self.net(self._spot_input(around))

@@ -1,0 +1,51 @@
+"""Train the CommST model of one sample (Snakemake script; rule train)."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
+
+import logging
+
+import anndata as ad
+import pandas as pd
+
+from commst._utils import run_logged, write_table
+from commst.model import CommSTConfig, plot_history, train
+from commst.priors import ligand_target_matrix, ppi_graph
+
+
+def main(snakemake):
+    log = logging.getLogger("commst")
+    spatial = ad.read_h5ad(snakemake.input.spatial)
+    reference = ad.read_h5ad(snakemake.input.reference)
+    genes = spatial.uns["commst"]["genes"]
+    targets, inputs = list(genes["lr_targets"]), list(genes["input"])
+    settings = dict(snakemake.params.model)
+    settings["seed"] = snakemake.params.seed
+    settings.setdefault("num_threads", snakemake.threads)
+    config = CommSTConfig.from_dict(settings)
+    species = snakemake.params.species
+    ppi = ligand_target = None
+    if config.w_ppi > 0:
+        lr = pd.read_csv(snakemake.input.lr, sep="\t")
+        ppi = ppi_graph(targets, species, lr=lr, path=snakemake.input.ppi)
+    if config.w_nichenet > 0:
+        ligand_target = ligand_target_matrix(species, ligands=targets, targets=inputs, path=snakemake.input.ligand_target)
+        ligand_target = ligand_target.loc[ligand_target.sum(axis=1) > 0, ligand_target.sum(axis=0) > 0]
+    log.info("training CommST: %d targets, %d input genes, settings %s", len(targets), len(inputs), config.to_dict())
+    model = train(
+        spatial,
+        reference,
+        targets=targets,
+        input_genes=inputs,
+        config=config,
+        ppi=ppi,
+        ligand_target=ligand_target,
+        checkpoint_dir=snakemake.params.checkpoint_dir,
+    )
+    write_table(model.history, snakemake.output.history)
+    plot_history(model.history, snakemake.output.curve)
+    model.save(snakemake.output.model)
+
+
+run_logged(snakemake.log[0], main, snakemake)  # noqa: F821
