@@ -93,6 +93,7 @@ def test_guard_zeroes_gene_absent_from_reference_neighbourhood():
     assert (guarded.counts[guarded.guard] == 0).all()
     assert guarded.extra["n_guarded"] == guarded.guard.sum()
     unguarded = impute_commst(s, r, guard=False, **kw)
+    assert model.config.guard  # an imputation-time setting does not change the model
     assert not unguarded.guard.any()
     assert (unguarded.counts[:, j] > 0).all()  # the decoder alone would have imputed it
 
@@ -218,3 +219,20 @@ def test_lymph_node_held_out_lr_genes_beat_a_shuffled_map(demo_pair):
     assert np.nanmedian(pcc) > 0.04
     assert np.nanmedian(pcc) > np.nanmedian(shuffled) + 0.04
     assert np.mean(np.array(pcc) > 0) >= 0.75
+
+
+def test_binomial_thinning_reaches_the_spatial_library_sizes():
+    from commst.model._data import thin_sparse, thin_to_library
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(5.0, size=(400, 200)).astype(np.float32)  # about 1000 per cell
+    lib = counts.sum(1)
+    targets = np.array([100.0, 300.0])
+    for thin in (thin_to_library(counts, lib, targets, rng), thin_sparse(sp.csr_matrix(counts), lib, targets, rng).toarray()):
+        assert (thin <= counts).all()
+        totals = thin.sum(1)
+        low = totals < 200
+        assert 0.3 < low.mean() < 0.7  # half the cells drawn at 100, half at 300
+        assert abs(totals[low].mean() - 100) < 5 and abs(totals[~low].mean() - 300) < 10
+    small = np.ones((3, 4), np.float32)  # already below the spatial depth: unchanged
+    np.testing.assert_array_equal(thin_to_library(small, small.sum(1), targets, rng), small)

@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 #: Library size of the log-normalisation ``log1p(counts / library * TARGET_SUM)``.
 TARGET_SUM = 1e4
+#: Largest reference (cells x input genes) thinned as a dense array when computing input moments.
+_DENSE_MAX = 20_000_000
 
 
 def _columns(adata: ad.AnnData, genes: Sequence[str], what: str) -> sp.csr_matrix:
@@ -86,7 +88,7 @@ class ModelData:
         return self.ref_in.shape[0]
 
 
-def _moments(X: sp.csr_matrix, lib: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def _moments(X: sp.csr_matrix, lib: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Per-gene mean and sd of the log-normalised rows of ``X`` (computed in chunks)."""
     total = np.zeros(X.shape[1], dtype=np.float64)
     total_sq = np.zeros(X.shape[1], dtype=np.float64)
@@ -110,6 +112,19 @@ def thin_to_library(
     drawn = rng.choice(target_libraries, size=counts.shape[0], replace=True)
     p = np.minimum(1.0, drawn / np.maximum(library, 1.0))
     return rng.binomial(counts.astype(np.int64), p[:, None]).astype(np.float32)
+
+
+def thin_sparse(
+    counts: sp.csr_matrix, library: np.ndarray, target_libraries: np.ndarray, rng: np.random.Generator
+) -> sp.csr_matrix:
+    """:func:`thin_to_library` for CSR counts, without densifying."""
+    drawn = rng.choice(target_libraries, size=counts.shape[0], replace=True)
+    p = np.minimum(1.0, drawn / np.maximum(library, 1.0))
+    out = counts.copy().tocsr()
+    row_p = np.repeat(p, np.diff(out.indptr))
+    out.data = rng.binomial(out.data.astype(np.int64), row_p).astype(np.float32)
+    out.eliminate_zeros()
+    return out
 
 
 def build_model_data(
@@ -173,10 +188,11 @@ def build_model_data(
     mean_sp, sd_sp = _moments(sp_in, sp_lib)
     if thinning:
         rng = np.random.default_rng(seed)
-        thinned = sp.csr_matrix(thin_to_library(ref_in.toarray(), ref_lib, sp_lib, rng)) if ref_in.shape[0] <= 20000 else None
-        if thinned is None:  # large references: moments from a subsample of thinned cells
-            rows = rng.choice(ref_in.shape[0], 20000, replace=False)
-            thinned = sp.csr_matrix(thin_to_library(ref_in[rows].toarray(), ref_lib[rows], sp_lib, rng))
+        if ref_in.shape[0] * ref_in.shape[1] <= _DENSE_MAX:
+            thinned = sp.csr_matrix(thin_to_library(ref_in.toarray(), ref_lib, sp_lib, rng))
+        else:  # large references: moments from (at most 20,000) thinned cells, kept sparse
+            rows = np.sort(rng.choice(ref_in.shape[0], min(20000, ref_in.shape[0]), replace=False))
+            thinned = thin_sparse(ref_in[rows], ref_lib[rows], sp_lib, rng)
         mean_ref, sd_ref = _moments(thinned, np.asarray(thinned.sum(1)).ravel())
     else:
         mean_ref, sd_ref = _moments(ref_in, ref_lib)

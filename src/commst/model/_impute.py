@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -173,6 +174,6 @@ def impute_commst(
                 "input_genes differ from those the model was trained on; impute with the model's "
                 "input genes (model.input_genes) or retrain"
             )
-        if params:
-            model.config = model.config.replace(**{k: v for k, v in params.items()})
+        if params:  # imputation-time settings (guard, blend, k_neighbours ...) on a copy
+            model = dataclasses.replace(model, config=model.config.replace(**params))
     return impute_with_model(model, spatial, reference, targets=targets)
