@@ -41,6 +41,22 @@ def test_schema_defaults_equal_library_defaults():
     assert set(props) - set(DEFAULTS) == {"min_cells_per_type", "allow_non_counts"}
 
 
+def test_schema_model_defaults_equal_commst_config():
+    """The workflow's model: section and commst.model.CommSTConfig carry the same defaults."""
+    import dataclasses
+
+    from commst.model import CommSTConfig
+
+    props = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["model"]["properties"]
+    fields = {f.name: f.default for f in dataclasses.fields(CommSTConfig) if f.name != "seed"}
+    assert set(props) == set(fields)
+    for name, default in fields.items():
+        assert props[name]["default"] == default, name
+    config = {"samples": "x"}
+    validate(config, str(CONFIG_SCHEMA), set_default=True)
+    CommSTConfig.from_dict(config["model"])  # the filled-in section is a valid model config
+
+
 def test_config_yaml_values_equal_schema_defaults():
     """config/config.yaml documents the defaults; it must not silently diverge from the schema."""
     schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
