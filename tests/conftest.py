@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 import anndata as ad
+import numpy as np
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "resources" / "demo"
@@ -27,3 +29,25 @@ def demo_pair() -> tuple[ad.AnnData, ad.AnnData]:
     spatial = ad.read_h5ad(DEMO / "visium_lymphnode_human_sp.h5ad")
     reference = ad.read_h5ad(DEMO / "visium_lymphnode_human_ref.h5ad")
     return spatial, reference
+
+
+def demo_workdir(work: Path, n_spots: int, *, n_perms: int = 20) -> Path:
+    """A working directory for a workflow run on ``n_spots`` random demo spots.
+
+    Writes ``spatial.h5ad`` (the subsample), ``samples.tsv`` (sample ``mini``, the bundled
+    reference) and ``config.yaml`` (the default config with ``n_perms`` permutations).
+    Returns ``work``.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    spatial = ad.read_h5ad(DEMO / "visium_lymphnode_human_sp.h5ad")
+    sub = spatial[np.random.default_rng(0).choice(spatial.n_obs, n_spots, replace=False)].copy()
+    sub.write_h5ad(work / "spatial.h5ad")
+    (work / "samples.tsv").write_text(
+        "sample\treference\tspatial\tspatial_format\tspecies\tcell_type_key\n"
+        f"mini\t{DEMO}/visium_lymphnode_human_ref.h5ad\tspatial.h5ad\th5ad\thuman\tcell_type\n"
+    )
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["samples"] = str(work / "samples.tsv")
+    config["ccc"]["n_perms"] = n_perms
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    return work

@@ -19,7 +19,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from conftest import demo_workdir
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slurm
@@ -64,22 +64,6 @@ def slurm_env() -> dict[str, str]:
     return env
 
 
-def _prepare(work: Path) -> None:
-    """150 demo spots, the bundled reference and a config with few permutations."""
-    work.mkdir(parents=True)
-    spatial = ad.read_h5ad(REPO / "resources/demo/visium_lymphnode_human_sp.h5ad")
-    sub = spatial[np.random.default_rng(0).choice(spatial.n_obs, 150, replace=False)].copy()
-    sub.write_h5ad(work / "spatial.h5ad")
-    (work / "samples.tsv").write_text(
-        "sample\treference\tspatial\tspatial_format\tspecies\tcell_type_key\n"
-        f"mini\t{REPO}/resources/demo/visium_lymphnode_human_ref.h5ad\tspatial.h5ad\th5ad\thuman\tcell_type\n"
-    )
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config["samples"] = str(work / "samples.tsv")
-    config["ccc"]["n_perms"] = 20
-    (work / "config.yaml").write_text(yaml.safe_dump(config))
-
-
 def _snakemake(work: Path, *extra: str, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
@@ -96,8 +80,8 @@ def runs(slurm_env, tmp_path_factory):
     """The same input run locally and through SLURM with the project's profile."""
     base = tmp_path_factory.mktemp("slurm")
     local, cluster = base / "local", base / "cluster"
-    _prepare(local)
-    _prepare(cluster)
+    demo_workdir(local, 150)
+    demo_workdir(cluster, 150)
     _snakemake(local, "--cores", "2", env=slurm_env, timeout=900)
     result = _snakemake(
         cluster, "--workflow-profile", str(REPO / "profiles/slurm"), *CLUSTER_OVERRIDES, "--verbose",

@@ -10,7 +10,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from conftest import demo_workdir
 
 from commst.priors import load_lr_resource, lr_genes
 
@@ -21,18 +21,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def workflow_run(tmp_path_factory):
     """Run the whole workflow on 250 demo spots in a fresh working directory."""
-    work = tmp_path_factory.mktemp("run")
-    spatial = ad.read_h5ad(REPO / "resources/demo/visium_lymphnode_human_sp.h5ad")
-    sub = spatial[np.random.default_rng(0).choice(spatial.n_obs, 250, replace=False)].copy()
-    sub.write_h5ad(work / "spatial.h5ad")
-    (work / "samples.tsv").write_text(
-        "sample\treference\tspatial\tspatial_format\tspecies\tcell_type_key\n"
-        f"mini\t{REPO}/resources/demo/visium_lymphnode_human_ref.h5ad\tspatial.h5ad\th5ad\thuman\tcell_type\n"
-    )
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config["samples"] = str(work / "samples.tsv")
-    config["ccc"]["n_perms"] = 20
-    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    work = demo_workdir(tmp_path_factory.mktemp("run"), 250)
+    sub = ad.read_h5ad(work / "spatial.h5ad")
     cmd = [
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
         "--configfile", str(work / "config.yaml"), "--cores", "2",
