@@ -16,6 +16,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/impute.smk"
 include: "workflow/rules/ccc.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/benchmark.smk"
 
 
 rule all:

@@ -1,0 +1,23 @@
+"""LIANA+ on the truth and the reference, decoy/absent-ligand pairs and spot labels of one benchmark sample (rule benchmark_ccc_truth)."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
+
+import anndata as ad
+import pandas as pd
+
+from commst._utils import run_logged, write_table
+from commst.benchmark.workflow import ccc_truth
+
+
+def main(snakemake):
+    spatial = ad.read_h5ad(snakemake.input.spatial)
+    reference = ad.read_h5ad(snakemake.input.reference)
+    lr = pd.read_csv(snakemake.input.lr, sep="\t")
+    tables = ccc_truth(spatial, reference, lr, options=snakemake.params.ccc, seed=snakemake.params.seed)
+    for name, table in tables.items():
+        write_table(table, snakemake.output[name])
+
+
+run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

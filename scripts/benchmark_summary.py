@@ -1,0 +1,23 @@
+"""All benchmark samples' summary rows in results/benchmark/summary.tsv, plus the headline table (rule benchmark_summary)."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
+
+import logging
+
+import pandas as pd
+
+from commst._utils import run_logged, write_table
+from commst.benchmark.workflow import headline_table
+
+
+def main(snakemake):
+    summary = pd.concat([pd.read_csv(p, sep="\t", dtype={"sample": str}) for p in snakemake.input], ignore_index=True)
+    write_table(summary, snakemake.output.summary)
+    headline = headline_table(summary, p=snakemake.params.p)
+    write_table(headline, snakemake.output.headline, index=True)
+    logging.getLogger("commst").info("headline:\n%s", headline.round(3).to_string())
+
+
+run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

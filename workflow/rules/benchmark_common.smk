@@ -1,0 +1,88 @@
+# Input functions of the benchmark rules (workflow/rules/benchmark.smk); kept apart from the
+# rules so that `snakemake --lint` stays clean.
+
+
+def benchmark_samples():
+    """Benchmark samples: the configured sheet samples (all when empty) plus the splits."""
+    chosen = config["benchmark"]["samples"] or list(samples.index)
+    unknown = sorted(set(chosen) - set(samples.index))
+    if unknown:
+        raise WorkflowError(
+            f"benchmark.samples names {unknown}, which the sample sheet {config['samples']} lacks; "
+            "list sample names of the sheet, or leave benchmark.samples empty for all of them."
+        )
+    clash = sorted(set(chosen) & set(config["benchmark"]["splits"]))
+    if clash:
+        raise WorkflowError(
+            f"benchmark.splits reuses sample name(s) {clash} of the sample sheet; rename the split."
+        )
+    return list(chosen) + list(config["benchmark"]["splits"])
+
+
+def benchmark_species(wildcards):
+    split = config["benchmark"]["splits"].get(wildcards.bsample)
+    if split is not None:
+        return split["species"]
+    return samples.loc[wildcards.bsample, "species"]
+
+
+def get_benchmark_pair(wildcards):
+    """Prepared spatial/reference pair and LR table of a benchmark sample."""
+    if wildcards.bsample in config["benchmark"]["splits"]:
+        root = f"results/benchmark/{wildcards.bsample}/prepared"
+    else:
+        root = f"results/{wildcards.bsample}/prepared"
+    return {
+        "spatial": f"{root}/spatial.h5ad",
+        "reference": f"{root}/reference.h5ad",
+        "lr": f"results/priors/{benchmark_species(wildcards)}/lr_resource.tsv",
+    }
+
+
+def benchmark_base_method(name):
+    variant = config["benchmark"]["variants"].get(name)
+    return variant["method"] if variant else name
+
+
+def get_benchmark_inputs(wildcards):
+    """The pair, plus the prior artefacts when the method is CommST or one of its variants."""
+    inputs = get_benchmark_pair(wildcards)
+    if benchmark_base_method(wildcards.method) == "commst":
+        species = benchmark_species(wildcards)
+        inputs["ppi"] = f"results/priors/{species}/ppi_edges.parquet"
+        inputs["ligand_target"] = f"results/priors/{species}/ligand_target.npz"
+    return inputs
+
+
+def benchmark_env_groups():
+    """Conda env name -> regex of the configured methods that run in it."""
+    groups = {}
+    for name in config["benchmark"]["methods"]:
+        base = benchmark_base_method(name)
+        env = base if base in ("tangram", "gimvi") else "model"
+        groups.setdefault(env, []).append(name)
+    return {env: "|".join(map(re.escape, names)) for env, names in groups.items()}
+
+
+def benchmark_method_tables(wildcards, name):
+    return [
+        f"results/benchmark/{wildcards.bsample}/methods/{method}/{name}"
+        for method in config["benchmark"]["methods"]
+    ]
+
+
+def get_benchmark_output():
+    outputs = ["results/benchmark/summary.tsv"]
+    for bsample in benchmark_samples():
+        outputs += [
+            f"results/benchmark/{bsample}/{name}"
+            for name in (
+                "gene_metrics.tsv",
+                "thinning.tsv",
+                "ccc_recovery.tsv",
+                "figures/gene_metrics.png",
+                "figures/thinning.png",
+                "figures/spatial_maps.png",
+            )
+        ]
+    return outputs
