@@ -22,9 +22,9 @@ def main(snakemake):
     truth_dir = Path(snakemake.params.truth_dir)
     truth = {
         name: pd.read_csv(truth_dir / f"{name}.tsv", sep="\t")
-        for name in ("rank_aggregate", "reference_rank_aggregate")
+        for name in ("rank_aggregate", "reference_rank_aggregate", "bivariate", "pairs")
     }
-    ccc = pd.concat([_concat(snakemake.input.ccc), truth_reference_rows(truth, top_k=snakemake.params.top_k)],
+    ccc = pd.concat([_concat(snakemake.input.ccc), truth_reference_rows(truth, top_k=snakemake.params.top_k, alpha=snakemake.params.alpha)],
                     ignore_index=True)
     for table in (gene_metrics, thinning, ccc):
         table["error"] = table["error"].fillna("")

@@ -21,7 +21,8 @@ from commst.benchmark.workflow import ccc_job, heldout_job, resolve_method, thin
 
 def main(snakemake):
     log = logging.getLogger("commst")
-    settings = snakemake.params.settings
+    settings = snakemake.params.method_config
+    options = snakemake.params.options
     method = snakemake.wildcards.method
     spatial = ad.read_h5ad(snakemake.input.spatial)
     reference = ad.read_h5ad(snakemake.input.reference)
@@ -33,7 +34,7 @@ def main(snakemake):
         variants=settings["variants"],
         params=settings["params"],
         extra_methods=settings["extra_methods"],
-        model=snakemake.params.model,
+        model=settings["model"],
         species=snakemake.params.species,
         lr=lr,
         ppi_path=snakemake.input.get("ppi"),
@@ -45,21 +46,18 @@ def main(snakemake):
     seed = settings["seed"]
     log.info("benchmark %s: %s on %s", scenario, method, snakemake.wildcards.bsample)
     if scenario == "heldout":
-        options = settings["heldout"]
         table = heldout_job(
             spatial, reference, spec, lr_genes=sorted(ligands | receptors),
             n_folds=options["n_folds"], seed=seed, genes=options["genes"],
         )
         write_table(table, snakemake.output[0], sep="\t", index=False)
     elif scenario == "thinning":
-        options = settings["thinning"]
         table = thinning_job(
             spatial, reference, spec, lr_genes=sorted(ligands | receptors),
             p_values=options["p"], seeds=options["seeds"], scenarios=options["scenarios"],
         )
         write_table(table, snakemake.output[0], sep="\t", index=False)
     else:
-        options = settings["ccc"]
         truth_dir = Path(snakemake.params.truth_dir)
         truth = {
             name: pd.read_csv(truth_dir / f"{name}.tsv", sep="\t")

@@ -56,14 +56,14 @@ for _env, _methods in benchmark_env_groups().items():
             method=_methods,
         conda:
             f"../../envs/{_env}.yaml"
-        threads: 2
+        threads: 1
         resources:
             mem_mb=lambda wc, input, attempt: max(6000, 20 * input.size_mb) * attempt,
             runtime=240,
         params:
             scenario="heldout",
-            settings=config["benchmark"],
-            model=config["model"],
+            method_config=benchmark_method_config,
+            options=config["benchmark"]["heldout"],
             species=benchmark_species,
         script:
             "../../scripts/benchmark_scenario.py"
@@ -83,14 +83,14 @@ for _env, _methods in benchmark_env_groups().items():
             method=_methods,
         conda:
             f"../../envs/{_env}.yaml"
-        threads: 2
+        threads: 1
         resources:
             mem_mb=lambda wc, input, attempt: max(6000, 20 * input.size_mb) * attempt,
             runtime=240,
         params:
             scenario="thinning",
-            settings=config["benchmark"],
-            model=config["model"],
+            method_config=benchmark_method_config,
+            options=config["benchmark"]["thinning"],
             species=benchmark_species,
         script:
             "../../scripts/benchmark_scenario.py"
@@ -112,14 +112,14 @@ for _env, _methods in benchmark_env_groups().items():
             method=_methods,
         conda:
             f"../../envs/{_env}.yaml"
-        threads: 2
+        threads: 1
         resources:
             mem_mb=lambda wc, input, attempt: max(6000, 20 * input.size_mb) * attempt,
             runtime=120,
         params:
             scenario="ccc",
-            settings=config["benchmark"],
-            model=config["model"],
+            method_config=benchmark_method_config,
+            options=config["benchmark"]["ccc"],
             species=benchmark_species,
             ccc=config["ccc"],
             truth_dir=lambda wc: f"results/benchmark/{wc.bsample}/ccc_truth",
@@ -177,6 +177,7 @@ rule benchmark_aggregate:
     params:
         sample="{bsample}",
         top_k=config["benchmark"]["ccc"]["top_k"],
+        alpha=config["benchmark"]["ccc"]["alpha"],
         truth_dir=lambda wc: f"results/benchmark/{wc.bsample}/ccc_truth",
     script:
         "../../scripts/benchmark_aggregate.py"

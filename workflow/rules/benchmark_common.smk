@@ -86,3 +86,28 @@ def get_benchmark_output():
             )
         ]
     return outputs
+
+
+def benchmark_method_config(wildcards):
+    """The config a method's jobs depend on, and nothing else, so that changing or adding
+    another method does not rerun this one's jobs."""
+    name = wildcards.method
+    bench = config["benchmark"]
+    base = benchmark_base_method(name)
+    return {
+        "variants": (
+            {name: bench["variants"][name]} if name in bench["variants"] else {}
+        ),
+        "params": {
+            m: bench["params"][m]
+            for m in dict.fromkeys([base, name])
+            if m in bench["params"]
+        },
+        "extra_methods": (
+            {base: bench["extra_methods"][base]}
+            if base in bench["extra_methods"]
+            else {}
+        ),
+        "model": config["model"] if base == "commst" else {},
+        "seed": bench["seed"],
+    }

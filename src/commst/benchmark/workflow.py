@@ -29,7 +29,7 @@ import pandas as pd
 from commst.benchmark.ccc_recovery import absent_ligand_pairs, bivariate_recovery, celltype_recovery, decoy_pairs
 from commst.benchmark.data import thin_counts
 from commst.benchmark.heldout import log_normalise_with, run_heldout
-from commst.benchmark.metrics import GENE_METRICS, summarise_gene_metrics
+from commst.benchmark.metrics import GENE_METRICS, false_positive_rate, summarise_gene_metrics
 from commst.benchmark.thinning import run_thinning
 from commst.pp import counts_matrix
 
@@ -184,6 +184,25 @@ def _all_failed(genes: Sequence[str], lr: set[str], message: str, **columns: Any
     return tab
 
 
+def _recorded(
+    spec: MethodSpec | Callable[[], MethodSpec],
+    run: Callable[[Callable[..., Any], dict[str, Any]], pd.DataFrame],
+    failed: Callable[[str], pd.DataFrame],
+    what: str,
+) -> pd.DataFrame:
+    """``run(method, params)`` with the method's errors recorded; ``failed(message)`` when it cannot start."""
+    name = getattr(spec, "name", "method")
+    try:
+        spec = spec() if not isinstance(spec, MethodSpec) else spec
+        wrapped = _ErrorLog(spec.func, spec.name)
+        tab = _fill_failed(run(wrapped, spec.params), wrapped.message())
+    except Exception as err:  # the method could not be set up at all: every row failed
+        logger.exception("%s could not run the %s scenario; recorded as failed", name, what)
+        tab = failed(f"{type(err).__name__}: {err}")
+    tab["method"] = name
+    return tab
+
+
 def heldout_job(
     spatial: ad.AnnData,
     reference: ad.AnnData,
@@ -216,20 +235,16 @@ def heldout_job(
     lr = set(map(str, lr_genes))
     shared = [g for g in spatial.var_names if g in set(reference.var_names)]
     score = None if genes == "all" else [g for g in shared if g in lr]
-    name = getattr(spec, "name", "method")
-    try:
-        spec = spec() if not isinstance(spec, MethodSpec) else spec
-        name = spec.name
-        wrapped = _ErrorLog(spec.func, spec.name)
-        tab = run_heldout(
-            spatial, reference, wrapped, lr_genes=sorted(lr), n_folds=n_folds, seed=seed,
-            genes_to_score=score, method_params=spec.params, on_error="record", verbose=False,
-        )
-        tab = _fill_failed(tab, wrapped.message())
-    except Exception as err:  # method could not be set up at all: every gene failed
-        logger.exception("%s could not run the held-out scenario; recorded as failed", name)
-        tab = _all_failed(score if score is not None else shared, lr, f"{type(err).__name__}: {err}", fold=-1)
-    tab["method"], tab["scenario"] = name, "heldout"
+    tab = _recorded(
+        spec,
+        lambda func, params: run_heldout(
+            spatial, reference, func, lr_genes=sorted(lr), n_folds=n_folds, seed=seed,
+            genes_to_score=score, method_params=params, on_error="record", verbose=False,
+        ),
+        lambda message: _all_failed(score if score is not None else shared, lr, message, fold=-1),
+        "held-out",
+    )
+    tab["scenario"] = "heldout"
     return tab[list(GENE_METRIC_COLUMNS)]
 
 
@@ -256,25 +271,20 @@ def thinning_job(
     targets = [g for g in genes["lr_targets"] if g in spatial.var_names]
     inputs = [g for g in genes["input"] if g in spatial.var_names and g in reference.var_names]
     lr = set(map(str, lr_genes))
-    name = getattr(spec, "name", "method")
-    try:
-        spec = spec() if not isinstance(spec, MethodSpec) else spec
-        name = spec.name
-        wrapped = _ErrorLog(spec.func, spec.name)
-        tab = run_thinning(
-            spatial, reference, wrapped, targets=targets, input_genes=inputs, lr_genes=sorted(lr),
+    tab = _recorded(
+        spec,
+        lambda func, params: run_thinning(
+            spatial, reference, func, targets=targets, input_genes=inputs, lr_genes=sorted(lr),
             p_values=list(p_values), seeds=list(seeds), scenarios=list(scenarios),
-            method_params=spec.params, on_error="record", verbose=False,
-        )
-        tab = _fill_failed(tab, wrapped.message())
-    except Exception as err:
-        logger.exception("%s could not run the thinning scenario; recorded as failed", name)
-        tab = pd.concat(
-            [_all_failed(targets, lr, f"{type(err).__name__}: {err}", scenario=sc, p=float(p), seed=int(s))
+            method_params=params, on_error="record", verbose=False,
+        ),
+        lambda message: pd.concat(
+            [_all_failed(targets, lr, message, scenario=sc, p=float(p), seed=int(s))
              for sc in scenarios for p in p_values for s in seeds],
             ignore_index=True,
-        )
-    tab["method"] = name
+        ),
+        "thinning",
+    )
     return tab[list(THINNING_COLUMNS)]
 
 
@@ -328,6 +338,26 @@ def _lognorm_adata(template: ad.AnnData, values: np.ndarray, genes: Sequence[str
     return out
 
 
+def _celltype_options(options: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    return {"expr_prop": options.get("expr_prop", 0.1), "min_cells": options.get("min_cells", 5),
+            "n_perms": options.get("n_perms", 100), "seed": seed}
+
+
+def _liana(
+    adata: ad.AnnData, resource: pd.DataFrame, real: pd.DataFrame, *, options: Mapping[str, Any], seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """LIANA+ bivariate scores over ``resource`` and rank_aggregate of the ``real`` pairs over ``obs['label']``."""
+    from commst.ccc import celltype_communication, spatial_bivariate
+
+    _, biv = spatial_bivariate(
+        adata, resource, bandwidth=options.get("bandwidth"), cutoff=options.get("cutoff", 0.1),
+        local_name=options.get("local_metric", "cosine"), global_name=options.get("global_metric", "morans"),
+        n_perms=options.get("n_perms", 100), seed=seed,
+    )
+    rank = celltype_communication(adata, real, groupby="label", **_celltype_options(options, seed))
+    return biv, rank
+
+
 def spot_labels(spatial: ad.AnnData, reference: ad.AnnData, *, seed: int = 0) -> pd.Series:
     """One cell-type label per spot used by every method's rank_aggregate.
 
@@ -373,23 +403,16 @@ def ccc_truth(
     ``labels`` (spot, label), ``bivariate`` (truth), ``rank_aggregate`` (truth on the spot
     labels), ``reference_rank_aggregate`` (reference over its cell types).
     """
-    from commst.ccc import celltype_communication, spatial_bivariate
+    from commst.ccc import celltype_communication
 
     genes, real, decoys, absent = ccc_genes_and_pairs(spatial, lr, seed=seed)
     labels = spot_labels(spatial, reference, seed=seed)
     full_lib = np.asarray(counts_matrix(spatial).sum(axis=1)).ravel()
     truth = _lognorm_adata(spatial, log_normalise_with(counts_matrix(spatial[:, genes]), full_lib), genes, labels)
     resource = pd.concat([real, decoys[["ligand", "receptor"]]], ignore_index=True).drop_duplicates()
-    _, biv = spatial_bivariate(
-        truth, resource, bandwidth=options.get("bandwidth"), cutoff=options.get("cutoff", 0.1),
-        local_name=options.get("local_metric", "cosine"), global_name=options.get("global_metric", "morans"),
-        n_perms=options.get("n_perms", 100), seed=seed,
-    )
-    kw = {"expr_prop": options.get("expr_prop", 0.1), "min_cells": options.get("min_cells", 5),
-          "n_perms": options.get("n_perms", 100), "seed": seed}
-    rank = celltype_communication(truth, real, groupby="label", **kw)
+    biv, rank = _liana(truth, resource, real, options=options, seed=seed)
     ref = reference[:, [g for g in genes if g in reference.var_names]].copy()
-    ref_rank = celltype_communication(ref, real, groupby="cell_type", **kw)
+    ref_rank = celltype_communication(ref, real, groupby="cell_type", **_celltype_options(options, seed))
     pairs = pd.concat(
         [real.assign(kind="real"), decoys[["ligand", "receptor"]].assign(kind="decoy"),
          absent[["ligand", "receptor"]].assign(kind="absent")],
@@ -447,8 +470,6 @@ def ccc_job(
     ``(table, imputed)``: rows with :data:`CCC_COLUMNS` (one ``status`` row per metric, or
     one failed row with the error); the log-normalised imputed AnnData (``None`` on failure).
     """
-    from commst.ccc import celltype_communication, spatial_bivariate
-
     pairs = truth["pairs"]
     real = pairs[pairs["kind"] == "real"][["ligand", "receptor"]]
     resource = pairs[pairs["kind"].isin(["real", "decoy"])][["ligand", "receptor"]].drop_duplicates()
@@ -469,14 +490,7 @@ def ccc_job(
         pred = pd.DataFrame(res.counts, columns=res.targets)[genes].to_numpy()
         imputed = _lognorm_adata(spatial, log_normalise_with(pred, lib), genes, labels)
         runtime = time.perf_counter() - start
-        _, biv = spatial_bivariate(
-            imputed.copy(), resource, bandwidth=options.get("bandwidth"), cutoff=options.get("cutoff", 0.1),
-            local_name=options.get("local_metric", "cosine"), global_name=options.get("global_metric", "morans"),
-            n_perms=options.get("n_perms", 100), seed=seed,
-        )
-        kw = {"expr_prop": options.get("expr_prop", 0.1), "min_cells": options.get("min_cells", 5),
-              "n_perms": options.get("n_perms", 100), "seed": seed}
-        rank = celltype_communication(imputed.copy(), real, groupby="label", **kw)
+        biv, rank = _liana(imputed.copy(), resource, real, options=options, seed=seed)
         results = {
             "bivariate": bivariate_recovery(
                 truth["bivariate"], biv, alpha=alpha, decoys=_keys(pairs, "decoy"), absent=_keys(pairs, "absent")
@@ -498,12 +512,28 @@ def ccc_job(
         return pd.DataFrame([row], columns=list(CCC_COLUMNS)), None
 
 
-def truth_reference_rows(truth: Mapping[str, pd.DataFrame], *, top_k: int = 50) -> pd.DataFrame:
-    """Agreement of the truth's rank_aggregate with the reference's (the ceiling of ``reference_agreement``)."""
-    metrics = celltype_recovery(truth["reference_rank_aggregate"], truth["rank_aggregate"], k=top_k)
+def truth_reference_rows(truth: Mapping[str, pd.DataFrame], *, top_k: int = 50, alpha: float = 0.05) -> pd.DataFrame:
+    """Rows of the truth itself (method ``truth``): the ceilings the methods are compared with.
+
+    ``reference_agreement`` of the truth's rank_aggregate with the reference's, and, when
+    ``truth`` has ``bivariate`` and ``pairs``, the share of decoy and absent-ligand pairs the
+    truth itself calls significant (``bivariate`` ``decoy_fpr``, ``absent_ligand_fpr``): decoys
+    can be spatially co-expressed in real data too, so a method's decoy rate is read against it.
+    """
+    metrics = {"reference_agreement": celltype_recovery(truth["reference_rank_aggregate"], truth["rank_aggregate"], k=top_k)}
+    if "bivariate" in truth and "pairs" in truth:
+        biv, pairs = truth["bivariate"], truth["pairs"]
+        key = biv["ligand"].astype(str) + "^" + biv["receptor"].astype(str)
+        sig = pd.Series(((biv["pvalue"] < alpha) & (biv["global_score"] > 0)).to_numpy(), index=key.to_numpy())
+        metrics["bivariate"] = {
+            "decoy_fpr": false_positive_rate(sig[sig.index.isin(_keys(pairs, "decoy"))].to_numpy()),
+            "absent_ligand_fpr": false_positive_rate(sig[sig.index.isin(_keys(pairs, "absent"))].to_numpy()),
+            "n_truth_significant": float(sig[sig.index.isin(_keys(pairs, "real"))].sum()),
+        }
     return pd.DataFrame(
-        [{"method": "truth", "scenario": "truth", "p": 1.0, "seed": 0, "analysis": "reference_agreement",
-          "metric": m, "value": float(v), "status": "ok", "error": ""} for m, v in metrics.items()],
+        [{"method": "truth", "scenario": "truth", "p": 1.0, "seed": 0, "analysis": analysis,
+          "metric": m, "value": float(v), "status": "ok", "error": ""}
+         for analysis, values in metrics.items() for m, v in values.items()],
         columns=list(CCC_COLUMNS),
     )
 
@@ -580,7 +610,7 @@ def headline_table(summary: pd.DataFrame, *, p: float = 0.1) -> pd.DataFrame:
     for (scenario, metric), col in pick.items():
         sub = summary[(summary["scenario"] == scenario) & (summary["metric"] == metric)]
         rows.append(sub.assign(column=col))
-    ccc = summary[summary["scenario"].astype(str).str.startswith("ccc_")]
+    ccc = summary[summary["scenario"].astype(str).str.startswith("ccc_") | summary["method"].eq("truth")]
     for metric, col in (("bivariate_spearman", "ccc_spearman"), ("bivariate_decoy_fpr", "decoy_fpr"),
                         ("rank_aggregate_spearman", "rank_spearman")):
         rows.append(ccc[ccc["metric"] == metric].assign(column=col))
