@@ -236,3 +236,25 @@ def test_binomial_thinning_reaches_the_spatial_library_sizes():
         assert abs(totals[low].mean() - 100) < 5 and abs(totals[~low].mean() - 300) < 10
     small = np.ones((3, 4), np.float32)  # already below the spatial depth: unchanged
     np.testing.assert_array_equal(thin_to_library(small, small.sum(1), targets, rng), small)
+
+
+def test_gpu_job_without_cuda_says_so_and_uses_cpu(monkeypatch, caplog):
+    """On a SLURM GPU job whose torch finds no CUDA, training logs it and runs on the CPU."""
+    import logging
+
+    import torch
+
+    from commst.model import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with caplog.at_level(logging.WARNING, logger="commst.model._train"):
+        assert resolve_device("auto").type == "cpu"
+    assert "granted a GPU (CUDA_VISIBLE_DEVICES=0)" in caplog.text
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.delenv("SLURM_JOB_GPUS", raising=False)
+    monkeypatch.delenv("SLURM_STEP_GPUS", raising=False)
+    caplog.clear()
+    assert resolve_device("auto").type == "cpu" and "granted" not in caplog.text
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        resolve_device("cuda")

@@ -105,6 +105,8 @@ def get_final_output():
             f"results/{sample}/report/spatial_lr_genes.png",
             f"results/{sample}/report/top_interactions.png",
         ]
+        if config["impute"]["method"] == "commst":
+            outputs.append(f"results/{sample}/model/training_curve.png")
     return outputs
 
 

@@ -6,7 +6,12 @@ rule train:
     output:
         model="results/{sample}/model/commst.pt",
         history="results/{sample}/model/history.tsv",
-        curve="results/{sample}/model/training_curve.png",
+        curve=report(
+            "results/{sample}/model/training_curve.png",
+            caption="../report/training_curve.rst",
+            category="Model",
+            labels={"sample": "{sample}", "figure": "training curve"},
+        ),
     log:
         "logs/{sample}/train.log",
     benchmark:

@@ -38,7 +38,16 @@ _NICHENET_SPOTS = 64
 def resolve_device(device: str) -> torch.device:
     """``'auto'`` → CUDA when available, else CPU; ``'cuda'`` without a GPU is an error."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        granted = {k: os.environ[k] for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS") if os.environ.get(k)}
+        if granted:
+            logger.warning(
+                "this job was granted a GPU (%s) but torch finds no usable CUDA device "
+                "(CPU-only torch build, or driver mismatch); training falls back to the CPU",
+                ", ".join(f"{k}={v}" for k, v in granted.items()),
+            )
+        return torch.device("cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("model.device is 'cuda' but torch sees no CUDA device; set model.device to 'auto' or 'cpu'")
     return torch.device(device)

@@ -22,7 +22,7 @@ DEFAULTS: dict[str, float | int] = {
     "min_expr_frac": 0.05,
     "min_shared_genes": 50,
     "min_counts_spot": 10,
-    "min_counts_cell": 200,
+    "min_counts_cell": 10,
     "target_sum": 1e4,
 }
 
