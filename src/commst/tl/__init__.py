@@ -15,10 +15,16 @@ from ._output import build_imputed
 from ._types import ImputationResult
 
 #: Method name → "module:function" (imported on first use, so heavy dependencies such as
-#: torch, tangram or scvi-tools load only when that method runs).
+#: torch, tangram or scvi-tools load only when that method runs). The one registry of
+#: imputation methods: the workflow and the benchmark both look methods up here.
 METHODS: dict[str, str] = {
     "knn": "commst.tl._knn:impute_knn",
     "commst": "commst.model:impute_commst",
+    "raw": "commst.benchmark.methods.raw:impute_raw",
+    "spage": "commst.benchmark.methods.spage:impute_spage",
+    "tangram": "commst.benchmark.methods.tangram:impute_tangram",
+    "gimvi": "commst.benchmark.methods.gimvi:impute_gimvi",
+    "hvg_ae": "commst.benchmark.methods.hvg_ae:impute_hvg_ae",
 }
 
 

@@ -18,13 +18,14 @@ from ._types import ImputationResult
 logger = logging.getLogger(__name__)
 
 
-def _log_profile(counts: sp.csr_matrix, totals: np.ndarray) -> np.ndarray:
+def log_profile(counts: sp.csr_matrix, totals: np.ndarray) -> np.ndarray:
     """log1p of counts per 10^4 counts of the given totals (dense; inputs are few genes)."""
     scale = np.divide(1e4, totals, out=np.zeros_like(totals, dtype=np.float64), where=totals > 0)
     return np.log1p(np.asarray(sp.diags(scale) @ counts.toarray(), dtype=np.float64))
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
+def zscore(x: np.ndarray) -> np.ndarray:
+    """Z-score the columns of ``x``; constant columns become zeros."""
     sd = x.std(axis=0)
     return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
@@ -50,8 +51,8 @@ def shared_embedding(
     genes = list(input_genes)
     sp_counts = counts_matrix(spatial[:, genes])
     ref_counts = counts_matrix(reference[:, genes])
-    sp_x = _zscore(_log_profile(sp_counts, np.asarray(sp_counts.sum(1)).ravel()))
-    ref_x = _zscore(_log_profile(ref_counts, np.asarray(ref_counts.sum(1)).ravel()))
+    sp_x = zscore(log_profile(sp_counts, np.asarray(sp_counts.sum(1)).ravel()))
+    ref_x = zscore(log_profile(ref_counts, np.asarray(ref_counts.sum(1)).ravel()))
     n_comp = int(min(n_pcs, len(genes) - 1, reference.n_obs - 1))
     pca = PCA(n_components=n_comp, random_state=seed).fit(ref_x)
     return pca.transform(sp_x), pca.transform(ref_x)

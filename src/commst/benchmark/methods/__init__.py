@@ -18,46 +18,29 @@ only when their method runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import import_module
 
-from commst.tl import ImputationResult
+from commst.tl import METHODS, ImputationResult, get_method
 
-BASELINES: dict[str, str] = {
-    "raw": "commst.benchmark.methods.raw:impute_raw",
-    "knn": "commst.tl._knn:impute_knn",
-    "spage": "commst.benchmark.methods.spage:impute_spage",
-    "tangram": "commst.benchmark.methods.tangram:impute_tangram",
-    "gimvi": "commst.benchmark.methods.gimvi:impute_gimvi",
-    "hvg_ae": "commst.benchmark.methods.hvg_ae:impute_hvg_ae",
-}
-"""Baseline name → ``"module:function"``."""
+#: Names of the baseline methods (their functions are registered in :data:`commst.tl.METHODS`).
+BASELINES: tuple[str, ...] = ("raw", "knn", "spage", "tangram", "gimvi", "hvg_ae")
 
 
 def get_baseline(name: str) -> Callable[..., ImputationResult]:
-    """The imputation function of baseline ``name`` (see :data:`BASELINES`).
+    """The imputation function registered as ``name`` in :data:`commst.tl.METHODS`.
 
     Parameters
     ----------
     name
-        One of :data:`BASELINES`; other names (``commst`` and its ablations) are looked up
-        in :func:`commst.tl.get_method`.
+        A baseline (:data:`BASELINES`), ``commst``, or any other registered method.
 
     Returns
     -------
     The function ``impute_<name>``.
     """
-    if name not in BASELINES:
-        from commst.tl import get_method
-
-        try:
-            return get_method(name)
-        except ValueError:
-            raise ValueError(
-                f"unknown method {name!r}; baselines are {sorted(BASELINES)}, "
-                "other methods come from commst.tl.METHODS"
-            ) from None
-    module, func = BASELINES[name].split(":")
-    return getattr(import_module(module), func)
+    try:
+        return get_method(name)
+    except ValueError:
+        raise ValueError(f"unknown method {name!r}; baselines are {sorted(BASELINES)}, all methods {sorted(METHODS)}") from None
 
 
 __all__ = ["BASELINES", "get_baseline"]

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from commst.pp import counts_matrix
-from commst.tl._knn import _log_profile, _zscore
+from commst.tl._knn import log_profile, zscore
 
 SHARE_SCALE = 1e4
 """Shares are log-transformed as ``log1p(share * SHARE_SCALE)``."""
@@ -59,12 +59,7 @@ def shares(adata: ad.AnnData, genes: Sequence[str], input_genes: Sequence[str]) 
 
 def log_shares(adata: ad.AnnData, genes: Sequence[str], input_genes: Sequence[str]) -> np.ndarray:
     """``log1p(share * 1e4)`` of ``genes`` (dense), the normalised scale baselines work on."""
-    return _log_profile(counts_matrix(adata[:, list(genes)]), input_depth(adata, input_genes))
-
-
-def zscore(x: np.ndarray) -> np.ndarray:
-    """Z-score columns; constant columns become zeros."""
-    return _zscore(x)
+    return log_profile(counts_matrix(adata[:, list(genes)]), input_depth(adata, input_genes))
 
 
 def counts_from_log_shares(log_share: np.ndarray, depth: np.ndarray) -> np.ndarray:
