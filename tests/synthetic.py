@@ -71,3 +71,34 @@ def planted_pair(
 
 #: LR genes of :func:`planted_pair` as (ligands, receptors).
 PLANTED_LR = ({"LIGA"}, {"RECB", "RECALL"})
+
+
+def random_profile_pair(seed: int = 0, n_types: int = 4, n_genes: int = 60) -> tuple[ad.AnnData, ad.AnnData]:
+    """Single-cell-resolution spatial data and a reference drawn from the same random type profiles.
+
+    Prepared with :func:`commst.benchmark.prepare_pair` (reference types in ``obs['cell_type']``).
+    """
+    rng = np.random.default_rng(seed)
+    profiles = rng.gamma(0.6, 1.0, size=(n_types, n_genes)) * 2
+    genes = [f"G{i}" for i in range(n_genes)]
+
+    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+        types = rng.integers(0, n_types, size=n)
+        depth = rng.uniform(0.5, 1.5, size=(n, 1))
+        return rng.poisson(profiles[types] * depth).astype(np.float32), types
+
+    x_sp, t_sp = draw(120)
+    x_ref, t_ref = draw(150)
+    spatial = ad.AnnData(
+        sp.csr_matrix(x_sp), obs=pd.DataFrame(index=[f"s{i}" for i in range(120)]),
+        var=pd.DataFrame(index=genes),
+    )
+    spatial.obsm["spatial"] = rng.uniform(0, 100, size=(120, 2))
+    reference = ad.AnnData(
+        sp.csr_matrix(x_ref),
+        obs=pd.DataFrame({"label": [f"T{t}" for t in t_ref]}, index=[f"c{i}" for i in range(150)]),
+        var=pd.DataFrame(index=genes),
+    )
+    from commst.benchmark.heldout import prepare_pair
+
+    return prepare_pair(spatial, reference, cell_type_key="label")

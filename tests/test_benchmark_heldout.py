@@ -6,37 +6,11 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import sparse
 
 from commst.benchmark.heldout import log_normalise_with, prepare_pair, run_heldout
 from commst.benchmark.metrics import accuracy_score
 from commst.tl import ImputationResult
-
-
-def _synthetic(seed: int = 0, n_types: int = 4, n_genes: int = 60) -> tuple[ad.AnnData, ad.AnnData]:
-    """Single-cell-resolution spatial data and a reference drawn from the same type profiles."""
-    rng = np.random.default_rng(seed)
-    profiles = rng.gamma(0.6, 1.0, size=(n_types, n_genes)) * 2
-    genes = [f"G{i}" for i in range(n_genes)]
-
-    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
-        types = rng.integers(0, n_types, size=n)
-        depth = rng.uniform(0.5, 1.5, size=(n, 1))
-        return rng.poisson(profiles[types] * depth).astype(np.float32), types
-
-    x_sp, t_sp = draw(120)
-    x_ref, t_ref = draw(150)
-    spatial = ad.AnnData(
-        sparse.csr_matrix(x_sp), obs=pd.DataFrame(index=[f"s{i}" for i in range(120)]),
-        var=pd.DataFrame(index=genes),
-    )
-    spatial.obsm["spatial"] = rng.uniform(0, 100, size=(120, 2))
-    reference = ad.AnnData(
-        sparse.csr_matrix(x_ref),
-        obs=pd.DataFrame({"label": [f"T{t}" for t in t_ref]}, index=[f"c{i}" for i in range(150)]),
-        var=pd.DataFrame(index=genes),
-    )
-    return prepare_pair(spatial, reference, cell_type_key="label")
+from synthetic import random_profile_pair
 
 
 def _oracle(truth: ad.AnnData):
@@ -63,7 +37,7 @@ def test_log_normalise_with_by_hand():
 
 
 def test_perfect_beats_random_and_folds_cover_genes():
-    spatial, reference = _synthetic()
+    spatial, reference = random_profile_pair()
     lr = [f"G{i}" for i in range(0, 60, 5)]
     perfect = run_heldout(spatial, reference, _oracle(spatial), lr_genes=lr, n_folds=5, verbose=False)
     rand = run_heldout(spatial, reference, impute_random, lr_genes=lr, n_folds=5, verbose=False)
@@ -84,7 +58,7 @@ def test_perfect_beats_random_and_folds_cover_genes():
 def test_knn_baseline_is_between_perfect_and_random():
     from commst.tl import impute_knn
 
-    spatial, reference = _synthetic(seed=2)
+    spatial, reference = random_profile_pair(seed=2)
     knn = run_heldout(spatial, reference, impute_knn, lr_genes=[], n_folds=4, verbose=False)
     rand = run_heldout(spatial, reference, impute_random, lr_genes=[], n_folds=4, verbose=False)
     assert knn["pcc"].median() > 0.5 > rand["pcc"].median()
@@ -92,7 +66,7 @@ def test_knn_baseline_is_between_perfect_and_random():
 
 
 def test_failures_are_recorded_and_genes_to_score_restricts():
-    spatial, reference = _synthetic()
+    spatial, reference = random_profile_pair()
 
     def impute_broken(spatial, reference, *, targets, input_genes, seed=0):
         raise RuntimeError("boom")
@@ -109,6 +83,6 @@ def test_failures_are_recorded_and_genes_to_score_restricts():
 
 
 def test_prepare_pair_names_missing_cell_types():
-    spatial, reference = _synthetic()
+    spatial, reference = random_profile_pair()
     with pytest.raises(ValueError, match="no column 'celltype'"):
         prepare_pair(spatial, reference, cell_type_key="celltype")

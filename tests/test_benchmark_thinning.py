@@ -9,12 +9,12 @@ from commst.benchmark.methods import get_baseline
 from commst.benchmark.thinning import run_thinning
 from commst.pp import counts_matrix
 from commst.tl import ImputationResult
-from test_benchmark_heldout import _synthetic
+from synthetic import random_profile_pair
 
 
 @pytest.fixture(scope="module")
 def pair():
-    spatial, reference = _synthetic(seed=3)
+    spatial, reference = random_profile_pair(seed=3)
     genes = list(spatial.var_names)
     return spatial, reference, genes[:8], genes[8:]
 
