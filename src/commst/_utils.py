@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anndata as ad
+import numpy as np
 
 #: Packages whose versions are recorded in every output's provenance.
 PROVENANCE_PACKAGES = ("commst", "anndata", "scanpy", "liana", "squidpy", "numpy", "scipy", "torch")
@@ -99,3 +100,9 @@ def run_logged(log_path: str | os.PathLike[str] | None, func: Any, *args: Any, *
     except Exception:
         log.exception("failed")
         raise
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    """Z-score the columns of ``x`` (population SD); constant columns become zeros."""
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)

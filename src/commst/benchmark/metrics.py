@@ -51,6 +51,8 @@ from scipy import sparse, stats
 from scipy.special import rel_entr
 from sklearn.metrics import average_precision_score
 
+from commst._utils import zscore
+
 logger = logging.getLogger(__name__)
 
 GENE_METRICS: tuple[str, ...] = ("pcc", "ssim", "rmse", "js")
@@ -173,12 +175,6 @@ def ssim(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return lum * con * struct
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    sd = x.std(axis=0)
-    centred = x - x.mean(axis=0)
-    return np.divide(centred, sd, out=np.zeros_like(x), where=sd > 0)
-
-
 def rmse(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Root mean squared error per gene of z-scored values (Li et al. 2022).
 
@@ -191,7 +187,7 @@ def rmse(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
     -------
     Array with one RMSE per gene, in ``[0, 2]`` (0 = identical up to location and scale).
     """
-    return np.sqrt(((_zscore(truth) - _zscore(pred)) ** 2).mean(axis=0))
+    return np.sqrt(((zscore(truth) - zscore(pred)) ** 2).mean(axis=0))
 
 
 def _scale_plus(x: np.ndarray) -> np.ndarray:

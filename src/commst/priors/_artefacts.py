@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ._lr import BUNDLED_RESOURCES, load_lr_resource, lr_genes
-from ._nichenet import DEFAULT_PARAMS, LigandTargetMatrix, build_ligand_target, read_nichenet_rds
+from ._nichenet import LigandTargetMatrix, build_ligand_target, read_nichenet_rds
 from ._genes import load_alias_map
 from commst._utils import write_json
 

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from .._utils import zscore
 from ..pp import counts_matrix
 from ._types import ImputationResult
 
@@ -22,12 +23,6 @@ def log_profile(counts: sp.csr_matrix, totals: np.ndarray) -> np.ndarray:
     """log1p of counts per 10^4 counts of the given totals (dense; inputs are few genes)."""
     scale = np.divide(1e4, totals, out=np.zeros_like(totals, dtype=np.float64), where=totals > 0)
     return np.log1p(np.asarray(sp.diags(scale) @ counts.toarray(), dtype=np.float64))
-
-
-def zscore(x: np.ndarray) -> np.ndarray:
-    """Z-score the columns of ``x``; constant columns become zeros."""
-    sd = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 def shared_embedding(

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from commst.pp import counts_matrix
-from commst.tl._knn import log_profile, zscore
+from commst.tl._knn import log_profile
 
 SHARE_SCALE = 1e4
 """Shares are log-transformed as ``log1p(share * SHARE_SCALE)``."""

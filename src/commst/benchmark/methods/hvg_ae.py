@@ -25,12 +25,12 @@ import torch
 from torch import nn
 from tqdm.auto import trange
 
+from commst._utils import zscore
 from commst.benchmark.methods._common import (
     check_genes,
     counts_from_log_shares,
     input_depth,
     log_shares,
-    zscore,
 )
 from commst.tl import ImputationResult
 

@@ -35,12 +35,12 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
+from commst._utils import zscore
 from commst.benchmark.methods._common import (
     check_genes,
     counts_from_log_shares,
     input_depth,
     log_shares,
-    zscore,
 )
 from commst.tl import ImputationResult
 
