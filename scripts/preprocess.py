@@ -11,7 +11,13 @@ from commst._utils import run_logged, write_h5ad, write_json
 from commst.io import read_reference, read_spatial
 from commst.pp import prepare
 from commst.priors import load_alias_map, lr_genes
-from commst.validate import validate_reference, validate_spatial
+from commst.validate import (
+    memory_limit,
+    preflight_memory,
+    read_lr_table,
+    validate_reference,
+    validate_spatial,
+)
 
 
 def main(snakemake):
@@ -19,6 +25,22 @@ def main(snakemake):
     options = dict(snakemake.params.preprocess)
     allow_non_counts = options.pop("allow_non_counts")
     min_cells_per_type = options.pop("min_cells_per_type")
+    options.pop("max_memory_gb", None)
+    # read from the config, not params: neither changes the outputs, so neither reruns the job
+    config = getattr(snakemake, "config", {}) or {}
+    species = sample["species"]
+    lr = read_lr_table(snakemake.input.lr, species)
+    ligands, receptors = lr_genes(lr)
+    memory = {
+        "spatial_format": sample["spatial_format"],
+        "limit": memory_limit(
+            config.get("preprocess", {}).get("max_memory_gb"), getattr(snakemake.resources, "mem_mb", None)
+        ),
+        "method": config.get("impute", {}).get("method", "knn"),
+        "lr_genes": ligands | receptors,
+    }
+    # before reading when the files can be peeked at (h5ad), else right after reading
+    checked = preflight_memory(snakemake.input.spatial, snakemake.input.reference, **memory)
     spatial = read_spatial(
         snakemake.input.spatial,
         sample["spatial_format"],
@@ -26,20 +48,23 @@ def main(snakemake):
         coords=snakemake.input.get("coords"),
     )
     reference = read_reference(snakemake.input.reference, sample["cell_type_key"])
-    validate_spatial(spatial, snakemake.input.spatial, species=sample["species"], allow_non_integer=allow_non_counts)
+    if not checked:
+        preflight_memory(
+            snakemake.input.spatial, snakemake.input.reference, spatial=spatial, reference=reference, **memory
+        )
+    validate_spatial(spatial, snakemake.input.spatial, species=species, allow_non_integer=allow_non_counts)
     validate_reference(
         reference,
         snakemake.input.reference,
-        species=sample["species"],
+        species=species,
         min_cells=min_cells_per_type,
         allow_non_integer=allow_non_counts,
     )
-    lr = pd.read_csv(snakemake.input.lr, sep="\t")
     spatial, reference = prepare(
         spatial,
         reference,
-        lr_genes(lr),
-        alias_map=load_alias_map(sample["species"]),
+        (ligands, receptors),
+        alias_map=load_alias_map(species),
         **options,
     )
     write_h5ad(spatial, snakemake.output.spatial)

@@ -12,6 +12,7 @@ import pandas as pd
 from commst._utils import run_logged, write_table
 from commst.model import CommSTConfig, plot_history, train
 from commst.priors import ligand_target_matrix, ppi_graph
+from commst.validate import check_prior_file
 
 
 def main(snakemake):
@@ -27,9 +28,11 @@ def main(snakemake):
     species = snakemake.params.species
     ppi = ligand_target = None
     if config.w_ppi > 0:
+        check_prior_file(snakemake.input.ppi, "ppi", species)
         lr = pd.read_csv(snakemake.input.lr, sep="\t")
         ppi = ppi_graph(targets, species, lr=lr, path=snakemake.input.ppi)
     if config.w_nichenet > 0:
+        check_prior_file(snakemake.input.ligand_target, "ligand_target", species)
         ligand_target = ligand_target_matrix(species, ligands=targets, targets=inputs, path=snakemake.input.ligand_target)
         ligand_target = ligand_target.loc[ligand_target.sum(axis=1) > 0, ligand_target.sum(axis=0) > 0]
     log.info("training CommST: %d targets, %d input genes, settings %s", len(targets), len(inputs), config.to_dict())

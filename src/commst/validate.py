@@ -19,6 +19,8 @@ import logging
 import os
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -28,14 +30,23 @@ from scipy import sparse
 
 __all__ = [
     "CommstInputError",
+    "DataSize",
+    "MemoryEstimate",
+    "MemoryLimit",
     "check_cell_types",
     "check_coordinates",
     "check_counts",
     "check_gene_symbols",
+    "check_memory",
     "check_not_empty",
+    "check_prior_file",
     "check_shared_genes",
     "check_unique_names",
     "estimate_memory",
+    "memory_limit",
+    "peek_size",
+    "preflight_memory",
+    "read_lr_table",
     "validate_reference",
     "validate_spatial",
 ]
@@ -239,14 +250,19 @@ def check_unique_names(adata: AnnData, path: PathLike) -> None:
         (
             "observation (spot/cell) names",
             adata.obs_names,
-            "give every spot/cell its own id (adata.obs_names_make_unique() appends -1, -2 …; "
-            "when merging samples, prefix ids with the sample name)",
+            (
+                "give every spot/cell its own id (adata.obs_names_make_unique() appends -1, -2 …; "
+                "when merging samples, prefix ids with the sample name) and save the file again"
+            ),
         ),
         (
             "gene names",
             adata.var_names,
-            "sum or drop duplicated genes, or call adata.var_names_make_unique() "
-            "(the commst.io readers do this)",
+            (
+                "sum the counts of duplicated genes (they are usually one symbol of several "
+                "Ensembl IDs), drop the extra copies, or call adata.var_names_make_unique() "
+                "and save the file again"
+            ),
         ),
     ):
         dup = names[names.duplicated()].unique()
@@ -536,38 +552,521 @@ def check_shared_genes(
     raise CommstInputError((spatial_path, reference_path), problem, fix)
 
 
-def estimate_memory(
-    n_obs: int,
-    n_vars: int,
-    *,
-    density: float = 0.1,
-    n_copies: int = 3,
-    dense: bool = False,
-) -> int:
-    """Rough peak memory in bytes for holding a count matrix during preprocessing.
+# --------------------------------------------------------------------------- memory
+
+#: Bytes per stored entry of a CSR count matrix as the readers hold it: float32 value + int32
+#: column index (plus 8 bytes per row for the int64 row pointer).
+_CSR_ENTRY_BYTES = 8
+#: Resident memory of the Python process before any data: interpreter, numpy/scipy/pandas,
+#: anndata, scanpy and scikit-learn (measured ≈ 0.33 GB RSS after the imports of preprocess),
+#: plus the LR table and alias map; torch adds ≈ 0.35 GB for the model (``commst``).
+_BASE_BYTES = {"preprocess": 512 * 2**20, "knn": 512 * 2**20, "commst": 1024 * 2**20}
+#: Preprocess holds, besides what reading the file holds, about four CSR copies of each matrix
+#: (reader's X and layers['counts'], harmonised copy, normalised X + counts).
+_PREPROCESS_COPIES = 4
+#: knn: per spot/cell × input gene, the dense float64 log-profile, its z-score (two temporaries)
+#: and the PCA transform: 4 × 8 bytes.
+_KNN_INPUT_BYTES = 32
+#: knn: per spot × LR target, the dense neighbour means, squares, spread, expressing count,
+#: expected counts and uncertainty (float64) plus the output layers (float32): ≈ 40 bytes.
+_KNN_TARGET_BYTES = 40
+#: commst: per spot × LR target, decoder output, neighbour mean/variance/fraction, prediction,
+#: counts, uncertainty and temporaries (float32) plus the output layers: ≈ 80 bytes.
+_COMMST_TARGET_BYTES = 80
+#: commst: rows encoded at once (model chunk) and the dense-thinning cap (model ``_DENSE_MAX``).
+_COMMST_CHUNK = 4096
+_COMMST_DENSE_MAX = 20_000_000
+
+#: Impute methods :func:`estimate_memory` knows; others are estimated like ``knn``.
+MEMORY_METHODS = ("knn", "commst")
+
+
+def _matrix_bytes(mat: Any) -> int:
+    if sparse.issparse(mat):
+        return int(sum(a.nbytes for a in (mat.data, mat.indices, mat.indptr)))
+    return int(np.asarray(mat).nbytes)
+
+
+@dataclass(frozen=True)
+class DataSize:
+    """Size of one input: the counts matrix's shape and non-zeros, and what reading it holds.
+
+    Attributes
+    ----------
+    n_obs, n_vars
+        Spots/cells and genes.
+    nnz
+        Non-zero counts (of ``layers['counts']`` when present, else ``X``).
+    stored_bytes
+        Memory the matrices of the file take once read (``X`` and every layer, as stored).
+    var_names
+        Gene names, when known (they give the shared genes and the LR targets exactly).
+    """
+
+    n_obs: int
+    n_vars: int
+    nnz: int
+    stored_bytes: int
+    var_names: tuple[str, ...] | None = None
+
+    @property
+    def csr_bytes(self) -> int:
+        """Bytes of one CSR float32 copy of the counts (the readers' layout)."""
+        return _CSR_ENTRY_BYTES * self.nnz + 8 * (self.n_obs + 1)
+
+    @property
+    def density(self) -> float:
+        """Share of non-zero entries."""
+        return self.nnz / max(self.n_obs * self.n_vars, 1)
+
+    @classmethod
+    def from_anndata(cls, adata: AnnData) -> DataSize:
+        """Size of data already read (used where the file format cannot be peeked at)."""
+        counts = adata.layers.get("counts", adata.X)
+        if counts is None:
+            nnz = 0
+        elif sparse.issparse(counts):
+            nnz = int(counts.nnz)
+        else:
+            nnz = int(np.count_nonzero(counts))
+        mats = [m for m in (adata.X, *adata.layers.values()) if m is not None]
+        return cls(
+            adata.n_obs,
+            adata.n_vars,
+            nnz,
+            sum(_matrix_bytes(m) for m in mats),
+            tuple(map(str, adata.var_names)),
+        )
+
+
+def _h5_matrix_size(elem: Any) -> tuple[tuple[int, int], int, int]:
+    """(shape, nnz, bytes in memory) of an h5ad matrix element, from metadata only."""
+    import h5py
+
+    if isinstance(elem, h5py.Group):  # sparse (csr/csc): data, indices, indptr
+        shape = tuple(int(x) for x in elem.attrs["shape"])
+        data, indices, indptr = elem["data"], elem["indices"], elem["indptr"]
+        nnz = int(data.shape[0])
+        nbytes = nnz * (data.dtype.itemsize + indices.dtype.itemsize)
+        nbytes += int(indptr.shape[0]) * indptr.dtype.itemsize
+        return (shape[0], shape[1]), nnz, nbytes
+    shape = tuple(int(x) for x in elem.shape)
+    nbytes = int(np.prod(shape)) * elem.dtype.itemsize
+    rows = elem[: min(shape[0], 1000)] if shape[0] else np.zeros((0, 0))
+    nnz = round(np.count_nonzero(rows) / max(rows.shape[0], 1) * shape[0])
+    return (shape[0], shape[1]), nnz, nbytes
+
+
+def peek_size(path: PathLike, spatial_format: str = "h5ad") -> DataSize | None:
+    """Size of an input read from its metadata, without loading the matrix.
 
     Parameters
     ----------
-    n_obs, n_vars
-        Matrix shape.
-    density
-        Share of nonzero entries (Visium ≈ 0.05–0.2, Stereo-seq bin50 ≈ 0.01–0.05).
-    n_copies
-        Copies alive at once (``X``, ``layers['counts']``, a working copy).
-    dense
-        Whether the matrix is densified (e.g. for a model's input).
+    path
+        Input file.
+    spatial_format
+        Only ``"h5ad"`` (spatial data or reference) can be peeked at; the other formats are
+        text or folders whose size is known only after reading (their readers stream).
 
     Returns
     -------
-    Estimated bytes (CSR float32 with int32 indices, or dense float32).
+    The size, or ``None`` when the format cannot be peeked at or the file cannot be opened
+    (the reader then reports what is wrong with it).
     """
-    if dense:
-        per_copy = 4 * n_obs * n_vars
-    else:
-        nnz = int(density * n_obs * n_vars)
-        per_copy = 8 * nnz + 8 * (n_obs + 1)
-    return int(n_copies * per_copy)
+    if spatial_format != "h5ad" or not Path(path).is_file():
+        return None
+    try:
+        import h5py
+        from anndata.io import read_elem
 
+        with h5py.File(path, "r") as f:
+            elems = {"X": f["X"]} if "X" in f else {}
+            if "layers" in f:
+                elems.update({f"layers/{k}": f["layers"][k] for k in f["layers"]})
+            sizes = {k: _h5_matrix_size(v) for k, v in elems.items()}
+            var_names = tuple(map(str, read_elem(f["var"]).index))
+            obs = f["obs"]
+            n_obs = int(obs[obs.attrs["_index"]].shape[0])
+    except Exception as err:  # noqa: BLE001 - unreadable files are the reader's to report
+        logger.debug("%s: cannot peek at the size (%s); estimating after reading", path, err)
+        return None
+    counts = sizes.get("layers/counts", sizes.get("X"))
+    nnz = counts[1] if counts is not None else 0
+    return DataSize(n_obs, len(var_names), nnz, sum(s[2] for s in sizes.values()), var_names)
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Estimated peak memory (bytes) of the preprocess and impute jobs of one sample.
+
+    Attributes
+    ----------
+    preprocess, impute
+        Peak resident memory of each job.
+    method
+        Imputation method the ``impute`` figure is for.
+    n_spots, n_cells, n_input, n_targets
+        The sizes it was computed from (``n_input`` and ``n_targets`` are upper bounds
+        before preprocessing: genes shared by both files, LR genes of the reference).
+    """
+
+    preprocess: int
+    impute: int
+    method: str
+    n_spots: int
+    n_cells: int
+    n_input: int
+    n_targets: int
+
+    @property
+    def peak(self) -> int:
+        """The larger of the two jobs' peaks."""
+        return max(self.preprocess, self.impute)
+
+    def describe(self) -> str:
+        """One line with both figures and the sizes they come from."""
+        return (
+            f"preprocess ≈ {self.preprocess / 2**30:.2f} GiB, impute ({self.method}) ≈ "
+            f"{self.impute / 2**30:.2f} GiB for {self.n_spots} spots, {self.n_cells} reference cells, "
+            f"≤ {self.n_input} input genes and ≤ {self.n_targets} LR targets"
+        )
+
+
+def estimate_memory(
+    spatial: DataSize,
+    reference: DataSize,
+    *,
+    method: str = "knn",
+    lr_genes: Sequence[str] | set[str] | None = None,
+) -> MemoryEstimate:
+    """Estimate the peak memory of preprocessing and imputing one spatial/reference pair.
+
+    With ``S``/``C`` spots/cells, ``csr(·)`` one CSR float32 copy of the counts
+    (8 bytes per non-zero), ``I`` input genes (≤ genes in both files), ``T`` LR targets
+    (≤ LR genes of the reference) and ``B`` the process's own memory (0.5 GiB; 1 GiB with
+    torch)::
+
+        preprocess = B + stored(spatial) + stored(reference) + 4 × (csr(spatial) + csr(reference))
+        knn        = B + 2 × (csr(spatial) + csr(reference)) + 32 × I × (S + C) + 40 × T × S
+        commst     = B + 2 × (csr(spatial) + csr(reference)) + 16 × min(C × I, 2·10⁷)
+                       + 24 × 4096 × I + 80 × T × S
+
+    ``stored`` is what reading the file holds (every layer, at its stored dtype). The
+    per-entry byte counts follow the arrays each step allocates (knn: dense float64
+    log-profiles of the input genes, then dense spots × targets arrays; commst: spots ×
+    targets arrays of the imputation, the reference densified for thinning). Measured on the
+    bundled demo (tracemalloc, ``tests/test_validate.py``) the terms come out within a factor
+    of 1.5 of the allocations; the estimate errs on the high side because ``I`` and ``T`` are
+    upper bounds.
+
+    Parameters
+    ----------
+    spatial, reference
+        Sizes of the two inputs (:func:`peek_size` or :meth:`DataSize.from_anndata`).
+    method
+        Imputation method (``knn`` or ``commst``; others are estimated like ``knn``).
+    lr_genes
+        Genes of the LR database; with the files' gene names they bound ``T``. Without them
+        ``T`` is bounded by the reference's genes.
+
+    Returns
+    -------
+    The estimate of both jobs.
+    """
+    if spatial.var_names is not None and reference.var_names is not None:
+        ref_genes = set(reference.var_names)
+        n_input = len(set(spatial.var_names) & ref_genes)
+        n_targets = len(ref_genes & set(lr_genes)) if lr_genes is not None else len(ref_genes)
+    else:
+        n_input = min(spatial.n_vars, reference.n_vars)
+        n_targets = min(len(set(lr_genes)), reference.n_vars) if lr_genes is not None else reference.n_vars
+    S, C, I, T = spatial.n_obs, reference.n_obs, n_input, n_targets
+    csr = spatial.csr_bytes + reference.csr_bytes
+    preprocess = (
+        _BASE_BYTES["preprocess"]
+        + spatial.stored_bytes
+        + reference.stored_bytes
+        + _PREPROCESS_COPIES * csr
+    )
+    if method == "commst":
+        impute = (
+            _BASE_BYTES["commst"]
+            + 2 * csr
+            + 16 * min(C * I, _COMMST_DENSE_MAX)
+            + 24 * _COMMST_CHUNK * I
+            + _COMMST_TARGET_BYTES * T * S
+        )
+    else:
+        impute = (
+            _BASE_BYTES["knn"] + 2 * csr + _KNN_INPUT_BYTES * I * (S + C) + _KNN_TARGET_BYTES * T * S
+        )
+    return MemoryEstimate(int(preprocess), int(impute), method, S, C, I, T)
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    """Memory a job may use, in bytes, and where that number comes from."""
+
+    bytes: int
+    source: str
+
+
+def available_memory() -> int:
+    """Memory available to a new process now (psutil when installed, else ``os.sysconf``)."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil comes with the lock file
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    return int(psutil.virtual_memory().available)
+
+
+def memory_limit(max_memory_gb: float | None = None, mem_mb: float | None = None) -> MemoryLimit:
+    """The memory budget of a job.
+
+    Parameters
+    ----------
+    max_memory_gb
+        ``preprocess.max_memory_gb`` of the config; wins when set.
+    mem_mb
+        The job's ``resources.mem_mb`` (what the scheduler reserves and enforces).
+
+    Returns
+    -------
+    The first of the two that is set, else the memory available on this machine now.
+    """
+    if max_memory_gb is not None:
+        return MemoryLimit(int(float(max_memory_gb) * 2**30), f"preprocess.max_memory_gb = {max_memory_gb:g}")
+    if mem_mb is not None:
+        return MemoryLimit(int(float(mem_mb) * 2**20), f"the job's mem_mb = {float(mem_mb):g}")
+    return MemoryLimit(available_memory(), "memory available on this machine")
+
+
+def check_memory(
+    spatial: DataSize | AnnData,
+    reference: DataSize | AnnData,
+    paths: Sequence[PathLike],
+    *,
+    limit: MemoryLimit,
+    method: str = "knn",
+    lr_genes: Sequence[str] | set[str] | None = None,
+) -> MemoryEstimate:
+    """Stop before the heavy work when the sample needs more memory than the job has.
+
+    Parameters
+    ----------
+    spatial, reference
+        Sizes of the inputs (or the data already read).
+    paths
+        The spatial file and the reference (named in the message).
+    limit
+        What the job may use (:func:`memory_limit`).
+    method, lr_genes
+        See :func:`estimate_memory`.
+
+    Returns
+    -------
+    The estimate (logged), when it fits.
+
+    Raises
+    ------
+    CommstInputError
+        The estimated peak exceeds ``limit``; the message gives both numbers, the sizes
+        behind the estimate and what to change.
+    """
+    sizes = [x if isinstance(x, DataSize) else DataSize.from_anndata(x) for x in (spatial, reference)]
+    est = estimate_memory(sizes[0], sizes[1], method=method, lr_genes=lr_genes)
+    logger.info("memory estimate: %s; limit %.2f GiB (%s)", est.describe(), limit.bytes / 2**30, limit.source)
+    if est.peak <= limit.bytes:
+        return est
+    need_mb = int(np.ceil(est.peak * 1.25 / 2**20 / 1000) * 1000)
+    fix = (
+        f"give the jobs more memory (e.g. --set-resources preprocess:mem_mb={need_mb} "
+        f"impute:mem_mb={need_mb} train:mem_mb={need_mb}, or set-resources in the profile), or set "
+        f"preprocess.max_memory_gb in the config where the machine has that much; or make the "
+        "sample smaller: bin Stereo-seq data larger (bin_size: memory falls with its square), "
+        "crop the section or subset the reference to fewer cells"
+    )
+    if est.impute > est.preprocess and method == "knn":
+        fix += "; knn densifies spots × input genes, so a spatial panel with fewer genes also helps"
+    raise CommstInputError(
+        paths,
+        f"needs an estimated {est.peak / 2**30:.1f} GiB of memory ({est.describe()}) but the job "
+        f"may use {limit.bytes / 2**30:.1f} GiB ({limit.source})",
+        fix,
+    )
+
+
+def preflight_memory(
+    spatial_path: PathLike,
+    reference_path: PathLike,
+    *,
+    spatial_format: str,
+    limit: MemoryLimit,
+    method: str = "knn",
+    lr_genes: Sequence[str] | set[str] | None = None,
+    spatial: AnnData | None = None,
+    reference: AnnData | None = None,
+) -> bool:
+    """Memory check of preprocess: before reading when the files can be peeked at, else after.
+
+    Call it once before reading (without ``spatial``/``reference``); when it returns
+    ``False`` (a format whose size is known only after reading) call it again with the data
+    read, before any other work.
+
+    Returns
+    -------
+    Whether the check ran.
+
+    Raises
+    ------
+    CommstInputError
+        See :func:`check_memory`.
+    """
+    if spatial is not None and reference is not None:
+        sizes: tuple[DataSize | AnnData | None, ...] = (spatial, reference)
+    else:
+        sizes = (peek_size(spatial_path, spatial_format), peek_size(reference_path, "h5ad"))
+    if any(s is None for s in sizes):
+        return False
+    check_memory(sizes[0], sizes[1], (spatial_path, reference_path), limit=limit, method=method, lr_genes=lr_genes)
+    return True
+
+
+# --------------------------------------------------------------------------- prior files
+
+#: Columns each prior artefact must have.
+_PRIOR_COLUMNS = {"lr": ("ligand", "receptor"), "ppi": ("gene_1", "gene_2", "weight")}
+_PRIOR_FIX = (
+    "rebuild the priors: delete results/priors/{species}/ and run the workflow again (rules priors_*); "
+    "for a custom file, write it with the same columns as the bundled artefacts"
+)
+
+
+def _wrong_species(names: Sequence[str], species: str) -> tuple[int, str] | None:
+    """``(n, other species)`` when most symbols look like the other species' symbols."""
+    s = pd.Series(list(map(str, names)))
+    if s.empty:
+        return None
+    mouse_like = s.str.contains(_MOUSE) & ~s.str.match(_HUMAN)
+    human_like = s.str.match(_HUMAN) & ~mouse_like
+    wrong = mouse_like if species == "human" else human_like
+    if wrong.mean() > 0.5:
+        return int(wrong.sum()), "mouse" if species == "human" else "human"
+    return None
+
+
+def _check_prior_species(path: PathLike, names: Sequence[str], species: str, what: str) -> None:
+    wrong = _wrong_species(names, species)
+    if wrong is not None:
+        n, other = wrong
+        raise CommstInputError(
+            path,
+            f"{n} of {len(names)} {what} look {other} but the sample's species is {species}",
+            _PRIOR_FIX.format(species=species) + f"; or set species: {other} in the sample sheet",
+        )
+
+
+def read_lr_table(path: PathLike, species: str) -> pd.DataFrame:
+    """Read and check an LR resource artefact (``lr_resource.tsv``).
+
+    Parameters
+    ----------
+    path
+        Tab-separated table with ``ligand`` and ``receptor`` columns.
+    species
+        The sample's species; the table's gene symbols must be of this species.
+
+    Returns
+    -------
+    The table.
+
+    Raises
+    ------
+    CommstInputError
+        Missing or unreadable file, missing columns, no rows, or symbols of the other species.
+    """
+    fix = _PRIOR_FIX.format(species=species)
+    path = Path(path)
+    if not path.is_file():
+        raise CommstInputError(path, "LR resource file does not exist", fix)
+    try:
+        lr = pd.read_csv(path, sep="\t")
+    except Exception as err:  # noqa: BLE001 - any parser/IO error means the same to the user
+        raise CommstInputError(path, f"cannot be read as a tab-separated LR table ({type(err).__name__}: {err})", fix) from None
+    _require_columns(lr, path, "lr", fix)
+    lr = lr.dropna(subset=["ligand", "receptor"])
+    if lr.empty:
+        raise CommstInputError(path, "LR table has no ligand-receptor pairs", fix)
+    genes = sorted({g for col in ("ligand", "receptor") for x in lr[col].astype(str) for g in x.split("_") if g})
+    _check_prior_species(path, genes, species, "LR genes")
+    return lr
+
+
+def _require_columns(df: pd.DataFrame, path: PathLike, kind: str, fix: str) -> None:
+    missing = [c for c in _PRIOR_COLUMNS[kind] if c not in df.columns]
+    if missing:
+        raise CommstInputError(
+            path, f"lacks column(s) {missing} (columns: {_examples(df.columns, 8)})", fix
+        )
+
+
+def check_prior_file(path: PathLike, kind: str, species: str) -> None:
+    """Check that a prior artefact is readable, complete and of the sample's species.
+
+    Parameters
+    ----------
+    path
+        ``lr_resource.tsv`` (``kind="lr"``), ``ppi_edges.parquet`` (``"ppi"``, parquet or TSV)
+        or ``ligand_target.npz`` (``"ligand_target"``).
+    kind
+        Which artefact.
+    species
+        The sample's species.
+
+    Raises
+    ------
+    CommstInputError
+        Missing, unreadable or truncated file, missing columns/arrays, or gene symbols of the
+        other species.
+    ValueError
+        Unknown ``kind``.
+    """
+    if kind == "lr":
+        read_lr_table(path, species)
+        return
+    fix = _PRIOR_FIX.format(species=species)
+    path = Path(path)
+    if not path.is_file():
+        raise CommstInputError(path, f"{kind} prior file does not exist", fix)
+    if kind == "ppi":
+        try:
+            df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, sep="\t")
+        except Exception as err:  # noqa: BLE001
+            raise CommstInputError(path, f"cannot be read as a PPI edge table ({type(err).__name__}: {err})", fix) from None
+        _require_columns(df, path, "ppi", fix)
+        if not pd.api.types.is_numeric_dtype(df["weight"]):
+            raise CommstInputError(path, f"column 'weight' is not numeric (dtype {df['weight'].dtype})", fix)
+        genes = pd.unique(pd.concat([df["gene_1"], df["gene_2"]]).astype(str))
+        _check_prior_species(path, genes[:5000], species, "PPI genes")
+        return
+    if kind == "ligand_target":
+        keys = ("data", "indices", "indptr", "shape", "targets", "ligands")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                missing = [k for k in keys if k not in z.files]
+                if missing:
+                    raise CommstInputError(path, f"ligand-target matrix lacks array(s) {missing}", fix)
+                names = [str(x) for x in z["ligands"]] + [str(x) for x in z["targets"][:5000]]
+                sparse.csc_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+        except CommstInputError:
+            raise
+        except Exception as err:  # noqa: BLE001 - zip/npy/shape errors of a corrupt file
+            raise CommstInputError(
+                path, f"cannot be read as a ligand-target matrix (.npz; {type(err).__name__}: {err})", fix
+            ) from None
+        _check_prior_species(path, names, species, "ligand/target genes")
+        return
+    raise ValueError(f"kind must be 'lr', 'ppi' or 'ligand_target', got {kind!r}")
 
 # --------------------------------------------------------------------------- bundles
 

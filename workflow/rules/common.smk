@@ -3,7 +3,15 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import validate
 
-validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+try:
+    validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+except WorkflowError as err:
+    # name the file and the fix (Snakemake's own message names neither)
+    raise WorkflowError(
+        f"config {', '.join(map(str, workflow.configfiles)) or '(command line)'}: {err}\n"
+        "Fix: set the value shown above to one the schema allows; every option, its type "
+        "and its default are in workflow/schemas/config.schema.yaml."
+    ) from None
 
 
 def read_sample_sheet(path):

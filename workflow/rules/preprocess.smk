@@ -17,6 +17,10 @@ rule preprocess:
         runtime=30,
     params:
         sample=lambda wc: get_sample(wc).to_dict(),
-        preprocess=config["preprocess"],
+        # max_memory_gb only sets the memory check (the script reads it from the config):
+        # leaving it out of params keeps a change of it from rerunning the job
+        preprocess={
+            k: v for k, v in config["preprocess"].items() if k != "max_memory_gb"
+        },
     script:
         "../../scripts/preprocess.py"
