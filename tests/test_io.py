@@ -124,13 +124,41 @@ def test_h5ad_counts_in_x_and_obs_coordinates(tmp_path: Path, truth: ad.AnnData)
     np.testing.assert_array_equal(_dense(adata.X), _dense(truth.layers["counts"]))
 
 
-def test_h5ad_duplicate_names_made_unique(tmp_path: Path, truth: ad.AnnData) -> None:
+@pytest.mark.parametrize(
+    ("axis", "match"), [("var", "1 duplicated gene names: 'SPI1'"), ("obs", "1 duplicated observation")]
+)
+def test_h5ad_duplicate_names_rejected(tmp_path: Path, truth: ad.AnnData, axis: str, match: str) -> None:
+    """Duplicated names in a user's h5ad stop the run: renaming would hide a merge gone wrong."""
     dup = truth.copy()
-    dup.var_names = [truth.var_names[0]] * 2 + list(truth.var_names[2:])
+    names = list(getattr(truth, f"{axis}_names"))
+    names[1] = names[0]
+    setattr(dup, f"{axis}_names", names)
     dup.write_h5ad(tmp_path / "dup.h5ad")
-    adata = read_spatial(tmp_path / "dup.h5ad", "h5ad")
+    with pytest.raises(CommstInputError, match=match) as err:
+        read_spatial(tmp_path / "dup.h5ad", "h5ad")
+    assert err.value.path == str(tmp_path / "dup.h5ad")
+    if axis == "obs":
+        ref = truth.copy()
+        ref.obs_names = names
+        ref.obs["cell_type"] = "B"
+        ref.write_h5ad(tmp_path / "ref.h5ad")
+        with pytest.raises(CommstInputError, match=match):
+            read_reference(tmp_path / "ref.h5ad", "cell_type")
+
+
+def test_visium_duplicate_symbols_made_unique(tmp_path: Path) -> None:
+    """Space Ranger features can share a symbol (different Ensembl IDs): renamed, not rejected."""
+    outs = tmp_path / "outs"
+    shutil.copytree(DATA / "visium" / "outs", outs)
+    import h5py
+
+    with h5py.File(outs / "filtered_feature_bc_matrix.h5", "r+") as f:
+        names = f["matrix/features/name"]
+        first = names[0]
+        names[1] = first
+    adata = read_visium(outs)
     assert adata.var_names.is_unique
-    assert adata.var_names[1] == f"{truth.var_names[0]}-1"
+    assert adata.var_names[1] == f"{first.decode()}-1"
 
 
 @pytest.mark.parametrize(

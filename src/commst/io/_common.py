@@ -13,7 +13,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-from ..validate import CommstInputError
+from ..validate import CommstInputError, check_unique_names
 
 logger = logging.getLogger("commst.io")
 
@@ -73,24 +73,27 @@ def coords_array(values: Any, path: PathLike, what: str, n_obs: int) -> np.ndarr
         ) from None
 
 
-def make_unique(adata: AnnData, path: PathLike) -> None:
-    """Make obs/var names unique in place, logging how many were renamed."""
+def make_unique(adata: AnnData, path: PathLike, *, allow_duplicate_genes: bool = False) -> None:
+    """Check that obs/var names are unique, in place.
+
+    Duplicated spot/cell names are always an error (outputs are keyed by them).
+    Duplicated gene names are an error too unless ``allow_duplicate_genes`` (Space Ranger
+    output, where several features legitimately share a symbol): then they are made unique
+    by appending -1, -2, … with a warning.
+    """
     adata.obs_names = adata.obs_names.astype(str)
     adata.var_names = adata.var_names.astype(str)
-    for axis, names in (("obs", adata.obs_names), ("var", adata.var_names)):
-        n_dup = int(names.duplicated().sum())
-        if n_dup:
-            logger.warning(
-                "%s: %d duplicated %s names made unique by appending -1, -2, … (e.g. %s)",
-                path,
-                n_dup,
-                axis,
-                ", ".join(names[names.duplicated()].unique()[:3]),
-            )
-            if axis == "obs":
-                adata.obs_names_make_unique()
-            else:
-                adata.var_names_make_unique()
+    names = adata.var_names
+    n_dup = int(names.duplicated().sum())
+    if n_dup and allow_duplicate_genes:
+        logger.warning(
+            "%s: %d duplicated gene names made unique by appending -1, -2, … (e.g. %s)",
+            path,
+            n_dup,
+            ", ".join(names[names.duplicated()].unique()[:3]),
+        )
+        adata.var_names_make_unique()
+    check_unique_names(adata, path)
 
 
 def spatial_anndata(
@@ -103,6 +106,7 @@ def spatial_anndata(
     var: pd.DataFrame | None = None,
     uns: Mapping[str, Any] | None = None,
     details: Mapping[str, Any] | None = None,
+    allow_duplicate_genes: bool = False,
 ) -> AnnData:
     """Assemble the common reader output.
 
@@ -120,6 +124,8 @@ def spatial_anndata(
         Extra ``uns`` entries (e.g. Visium ``spatial``).
     details
         Extra entries of ``uns['commst_input']``.
+    allow_duplicate_genes
+        Make duplicated gene names unique instead of rejecting them (see :func:`make_unique`).
 
     Returns
     -------
@@ -130,7 +136,7 @@ def spatial_anndata(
     adata = AnnData(X=X, obs=obs, var=var)
     adata.obsm["spatial"] = coords_array(coords, path, "coordinates", adata.n_obs)
     adata.layers["counts"] = X.copy()
-    make_unique(adata, path)
+    make_unique(adata, path, allow_duplicate_genes=allow_duplicate_genes)
     for key, value in (uns or {}).items():
         adata.uns[key] = value
     adata.uns["commst_input"] = {

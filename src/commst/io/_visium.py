@@ -203,6 +203,7 @@ def read_visium(
         obs=obs,
         var=var,
         uns={"spatial": _read_spatial_meta(outs / "spatial", library_id, load_images)},
+        allow_duplicate_genes=True,  # features.tsv: several Ensembl IDs can share a symbol
         details={
             "matrix": str(matrix_path),
             "positions": str(pos_path),
