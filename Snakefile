@@ -17,6 +17,7 @@ include: "workflow/rules/impute.smk"
 include: "workflow/rules/ccc.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/benchmark.smk"
+include: "workflow/rules/scale.smk"
 
 
 rule all:

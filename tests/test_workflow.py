@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import demo_workdir
+from conftest import DEMO, demo_workdir
 
 from commst.priors import load_lr_resource, lr_genes
 
@@ -18,24 +19,46 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def workflow_run(tmp_path_factory):
-    """Run the whole workflow on 250 demo spots in a fresh working directory."""
-    work = demo_workdir(tmp_path_factory.mktemp("run"), 250)
-    sub = ad.read_h5ad(work / "spatial.h5ad")
-    cmd = [
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _user_inputs(work: Path) -> list[Path]:
+    """Every file the user hands the workflow: sheet, config, spatial data, reference."""
+    return [work / "samples.tsv", work / "config.yaml", work / "spatial.h5ad", DEMO / "visium_lymphnode_human_ref.h5ad"]
+
+
+def _snapshot(paths: list[Path]) -> dict[str, tuple[str, int]]:
+    return {str(p): (_sha256(p), p.stat().st_mtime_ns) for p in paths}
+
+
+def _cmd(work: Path) -> list[str]:
+    return [
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
         "--configfile", str(work / "config.yaml"), "--cores", "2",
     ]
+
+
+@pytest.fixture(scope="module")
+def workflow_run(tmp_path_factory):
+    """Run the whole workflow on 250 demo spots in a fresh working directory.
+
+    Returns the folder, the spatial subsample and a snapshot (SHA-256, mtime) of every user
+    input taken before the run.
+    """
+    work = demo_workdir(tmp_path_factory.mktemp("run"), 250)
+    sub = ad.read_h5ad(work / "spatial.h5ad")
+    inputs_before = _snapshot(_user_inputs(work))
+    cmd = _cmd(work)
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     report = subprocess.run(cmd + ["--report", str(work / "report.html")], capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr[-4000:]
-    return work, sub
+    return work, sub, inputs_before
 
 
 def test_imputed_output_contract(workflow_run):
-    work, spatial = workflow_run
+    work, spatial, _ = workflow_run
     imputed = ad.read_h5ad(work / "results/mini/imputed.h5ad")
     reference = ad.read_h5ad(work / "results/mini/prepared/reference.h5ad")
     ligands, receptors = lr_genes(load_lr_resource("consensus", "human"))
@@ -56,7 +79,7 @@ def test_imputed_output_contract(workflow_run):
 
 
 def test_ccc_tables_reference_real_lr_pairs(workflow_run):
-    work, _ = workflow_run
+    work, _, _ = workflow_run
     lr = load_lr_resource("consensus", "human")
     pairs = set(zip(lr["ligand"], lr["receptor"]))
     biv = pd.read_csv(work / "results/mini/ccc/bivariate.tsv", sep="\t")
@@ -74,7 +97,7 @@ def test_ccc_tables_reference_real_lr_pairs(workflow_run):
 
 
 def test_report_and_logs(workflow_run):
-    work, _ = workflow_run
+    work, _, _ = workflow_run
     html = (work / "report.html").read_text(errors="ignore")
     assert "spatial_lr_genes.png" in html and "top_interactions.png" in html
     for png in ("spatial_lr_genes.png", "top_interactions.png"):
@@ -82,3 +105,47 @@ def test_report_and_logs(workflow_run):
     logs = list((work / "logs").rglob("*.log"))
     assert len(logs) >= 6 and all(p.stat().st_size > 0 for p in logs if "priors" not in str(p))
     assert not list((work / "results").rglob("*.part*")), "temporary files left behind"
+
+
+def test_inputs_are_never_modified(workflow_run):
+    """The run (and the report) only read the user's files: same bytes, same mtime."""
+    work, _, before = workflow_run
+    assert _snapshot(_user_inputs(work)) == before
+
+
+def test_rerun_keeps_earlier_results_of_other_samples(workflow_run):
+    """A rerun redoes nothing, and a new sample that fails leaves the finished one untouched.
+
+    Runs last in this module: it adds a sample to the sheet (and restores the sheet after).
+    """
+    work, spatial, before = workflow_run
+    finished = sorted(p for p in (work / "results" / "mini").rglob("*") if p.is_file())
+    assert len(finished) >= 8  # prepared (3), imputed, ccc tables, report figures
+    results_before = _snapshot(finished)
+
+    again = subprocess.run(_cmd(work), capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert _snapshot(finished) == results_before
+
+    # a second sample whose spatial data are log-normalised: its preprocess fails, the rest stays
+    bad = spatial.copy()
+    bad.X = np.log1p(bad.X.toarray() if hasattr(bad.X, "toarray") else bad.X)
+    bad.write_h5ad(work / "bad_spatial.h5ad")
+    sheet = work / "samples.tsv"
+    original = sheet.read_text()
+    row = original.splitlines()[1].split("\t")
+    row[0], row[2] = "second", "bad_spatial.h5ad"
+    sheet.write_text(original + "\t".join(row) + "\n")
+    try:
+        failed = subprocess.run(_cmd(work) + ["--keep-going"], capture_output=True, text=True, timeout=600, check=False)
+    finally:
+        sheet.write_text(original)
+    said = failed.stdout + failed.stderr + (work / "logs/second/preprocess.log").read_text()
+    assert failed.returncode != 0
+    assert "bad_spatial.h5ad" in said and "non-integer values" in said and "looks log" in said
+    assert not [p for p in (work / "results" / "second").rglob("*") if p.is_file()]
+    assert not list((work / "results").rglob("*.part*"))
+    assert _snapshot(finished) == results_before
+    inputs = [p for p in _user_inputs(work) if p.name != "samples.tsv"]
+    assert _snapshot(inputs) == {k: v for k, v in before.items() if not k.endswith("samples.tsv")}

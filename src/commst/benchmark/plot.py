@@ -1,4 +1,4 @@
-"""Benchmark figures for the report: metric boxplots, recovery vs capture rate, spatial maps.
+"""Benchmark figures for the report: metric boxplots, recovery vs capture rate, spatial maps, scale.
 
 Each function returns the :class:`matplotlib.figure.Figure` (the caller saves it, e.g. with
 :func:`save_figure`, which writes atomically).
@@ -165,6 +165,83 @@ def plot_spatial_genes(
             xy = np.asarray(panels[name].obsm[spatial_key], dtype=float)
             ax.scatter(xy[:, 0], xy[:, 1], c=values[name], s=point_size, cmap="viridis", vmin=0, vmax=vmax,
                        linewidths=0)
+    fig.tight_layout()
+    return fig
+
+
+_FAILED_LABELS = {"oom": "OOM", "timeout": "timeout", "failed": "failed"}
+
+
+def plot_scale(
+    table: pd.DataFrame,
+    *,
+    time_limit_s: float | None = None,
+    memory_limit_mb: float | None = None,
+    target_s: float = 600.0,
+    target_mb: float = 8192.0,
+) -> Figure:
+    """Train + impute time and peak memory against the number of spots, log-log (``scale.tsv``).
+
+    Parameters
+    ----------
+    table
+        ``scale.tsv`` (:data:`commst.benchmark.scale.SCALE_COLUMNS`).
+    time_limit_s, memory_limit_mb
+        Limits of the runs: a run killed past one is marked there (default: its own value).
+    target_s, target_mb
+        Targets drawn as dashed lines (issue #7: 10 minutes, 8 GB).
+
+    Returns
+    -------
+    Figure with two panels. One colour per method; CPU runs solid with circles, GPU runs
+    dash-dotted with squares. Left: time inside the method (train + impute, ``method_s``)
+    as the line, the whole job (``wall_s``, with start-up and loading) dotted. Right: peak
+    RSS of the job's process tree. A run that did not complete is a cross labelled ``OOM``,
+    ``timeout`` or ``failed``: at the memory limit (right) for ``OOM``, at the time limit
+    (left) for ``timeout``, otherwise where it stopped.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    methods = sorted(table["method"].astype(str).unique())
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    style = {"cpu": ("-", "o"), "cuda": ("-.", "s")}
+    for (method, device), grp in table.groupby(["method", "device"], sort=True):
+        grp = grp.sort_values("n_spots")
+        colour, (line, marker) = colours[str(method)], style.get(str(device), ("-", "^"))
+        ok = grp[grp["status"] == "ok"]
+        label = f"{method} ({device})"
+        if len(ok):
+            axes[0].plot(ok["n_spots"], ok["method_s"], line, marker=marker, color=colour, label=label)
+            axes[0].plot(ok["n_spots"], ok["wall_s"], ":", color=colour, alpha=0.6, linewidth=1)
+            axes[1].plot(ok["n_spots"], ok["peak_rss_mb"], line, marker=marker, color=colour, label=label)
+            label = None
+        for row in grp[grp["status"] != "ok"].itertuples():
+            text = _FAILED_LABELS.get(str(row.status), str(row.status))
+            t_lim = time_limit_s if time_limit_s is not None else row.wall_s
+            m_lim = memory_limit_mb if memory_limit_mb is not None else row.peak_rss_mb
+            y_time = t_lim if row.status == "timeout" else row.wall_s
+            y_mem = m_lim if row.status == "oom" else row.peak_rss_mb
+            for ax, y in ((axes[0], y_time), (axes[1], y_mem)):
+                if y is None or not np.isfinite(y) or y <= 0:
+                    continue
+                ax.plot([row.n_spots], [y], marker="x", markersize=9, markeredgewidth=2, color=colour, linestyle="",
+                        label=label)
+                ax.annotate(f"{method}: {text}", (row.n_spots, y), textcoords="offset points", xytext=(5, 4),
+                            fontsize=7, color=colour)
+            label = None
+    axes[0].axhline(target_s, linestyle="--", color="grey", linewidth=1, label=f"target {target_s / 60:g} min")
+    axes[1].axhline(target_mb, linestyle="--", color="grey", linewidth=1, label=f"target {target_mb / 1024:g} GB")
+    if time_limit_s is not None:
+        axes[0].axhline(time_limit_s, linestyle=":", color="black", linewidth=0.8, label="time limit")
+    if memory_limit_mb is not None:
+        axes[1].axhline(memory_limit_mb, linestyle=":", color="black", linewidth=0.8, label="memory limit")
+    for ax, ylabel in ((axes[0], "train + impute time (s); dotted: whole job"), (axes[1], "peak RSS (MB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("spots (reference cells matched)")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[1].legend(fontsize=7, loc="upper left")
+    axes[0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
 
