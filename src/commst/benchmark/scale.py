@@ -29,6 +29,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import math
@@ -215,8 +216,6 @@ def _stratified_sample(labels: pd.Series, n_cells: int, rng: np.random.Generator
 
 
 def _copy_uns(uns: Mapping[str, Any]) -> dict[str, Any]:
-    import copy
-
     return copy.deepcopy(dict(uns))
 
 
