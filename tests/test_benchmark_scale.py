@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -281,6 +282,27 @@ def test_scale_job_runs_a_method_in_a_measured_child(prepared, tmp_path, monkeyp
 
 
 # --- the workflow --------------------------------------------------------------------------------
+
+
+def test_scale_dry_run_plans_gpu_runs_only_for_gpu_methods(tmp_path):
+    """cuda jobs only for methods with a GPU implementation; every measured run takes all --cores."""
+    work = tmp_path / "dry"
+    work.mkdir()
+    (work / "samples.tsv").write_text((REPO / "config" / "samples.tsv").read_text().replace("../", f"{REPO}/"))
+    config = {"samples": str(work / "samples.tsv"),
+              "scale": {"sizes": [100, 200], "methods": ["knn", "commst", "tangram"], "devices": ["cpu", "cuda"]}}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "scale", "-n", "--snakefile", str(REPO / "Snakefile"), "--directory",
+           str(work), "--configfile", str(work / "config.yaml"), "--cores", "3"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    runs = sorted(set(re.findall(r"results/scale/runs/(\d+)/(\w+?)_(cpu|cuda)\.json", out)))
+    expected = {(n, m, d) for n in ("100", "200") for m in ("knn", "commst", "tangram") for d in ("cpu", "cuda")}
+    assert set(runs) == expected - {("100", "knn", "cuda"), ("200", "knn", "cuda")}
+    blocks = [b for b in re.split(r"\n(?=\[)", out) if "rule scale_run_" in b]
+    assert len(blocks) == 10 and all("threads: 3" in b for b in blocks)
+    assert all(("gpu=1" in b) == ("_cuda.json" in b) for b in blocks)
 
 
 @pytest.mark.slow
