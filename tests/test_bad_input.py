@@ -507,7 +507,7 @@ CASES: dict[str, Case] = {
     "non-numeric-coordinates": Case(text_coordinates, "is not numeric", fix="numeric"),
     "constant-coordinates": Case(constant_coordinates, r"all 60 spots have the same coordinates \(7, 7\)"),
     "cell-type-key-absent": Case(cell_type_key_absent, "has no obs column 'celltype'", fix="cell_type_key"),
-    "rare-cell-type": Case(rare_cell_type, r"fewer than 5 cells: NK \(2\)", fix="min_cells_per_type"),
+    "rare-cell-type": Case(rare_cell_type, r"in obs\['annotation'\] have fewer than 5 cells: NK \(2\)", fix="min_cells_per_type"),
     "ensembl-ids": Case(ensembl_ids, "150 of 150 gene names are Ensembl IDs", fix="var['gene_symbols']"),
     "mouse-genes-species-human": Case(mouse_genes, "look mouse .* but species is human", fix="species: mouse"),
     "few-shared-genes": Case(few_shared_genes, r"share only \d+ genes \(at least 50 needed\)", fix="min_shared_genes"),

@@ -352,18 +352,20 @@ def check_cell_types(adata: AnnData, path: PathLike, key: str, min_cells: int) -
             "set cell_type_key in the sample sheet to the obs column holding the labels",
         )
     labels = adata.obs[key]
+    # name the user's column: the reader copies obs[cell_type_key] to obs['cell_type']
+    shown = adata.uns.get("commst_input", {}).get("cell_type_key", key) if key == "cell_type" else key
     missing = labels.isna() | labels.astype(str).str.strip().isin(["", "nan", "NaN", "None"])
     if missing.any():
         raise CommstInputError(
             path,
-            f"{int(missing.sum())} of {adata.n_obs} cells have no label in obs[{key!r}]",
+            f"{int(missing.sum())} of {adata.n_obs} cells have no label in obs[{shown!r}]",
             "drop unlabelled cells or give them an explicit label such as 'unknown'",
         )
     counts = labels.astype(str).value_counts()
     if len(counts) < 2:
         raise CommstInputError(
             path,
-            f"obs[{key!r}] has {len(counts)} cell type(s) ({_examples(counts.index)}); at least 2 are needed",
+            f"obs[{shown!r}] has {len(counts)} cell type(s) ({_examples(counts.index)}); at least 2 are needed",
             "use a reference annotated with the cell types present in the tissue",
         )
     rare = counts[counts < min_cells]
@@ -371,7 +373,7 @@ def check_cell_types(adata: AnnData, path: PathLike, key: str, min_cells: int) -
         listed = ", ".join(f"{name} ({n})" for name, n in rare.items())
         raise CommstInputError(
             path,
-            f"{len(rare)} cell types in obs[{key!r}] have fewer than {min_cells} cells: {listed}",
+            f"{len(rare)} cell types in obs[{shown!r}] have fewer than {min_cells} cells: {listed}",
             f"drop or merge these types, or lower preprocess.min_cells_per_type (now {min_cells})",
         )
 
