@@ -104,11 +104,12 @@ def _state_equal(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_gives_the_same_model_as_an_uninterrupted_run(prepared, tmp_path):
+@pytest.mark.parametrize("max_cells", [None, 64], ids=["every-cell", "subsampled-epochs"])
+def test_resume_gives_the_same_model_as_an_uninterrupted_run(prepared, tmp_path, max_cells):
     s, r = prepared
     genes = s.uns["commst"]["genes"]
     kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], progress=False)
-    cfg = CommSTConfig(**{**FAST, "epochs": 6, "pretrain_epochs": 2, "patience": 100})
+    cfg = CommSTConfig(**{**FAST, "epochs": 6, "pretrain_epochs": 2, "patience": 100, "max_cells_per_epoch": max_cells})
     full = train(s, r, config=cfg, checkpoint_dir=tmp_path / "a", **kw)
     first = train(s, r, config=cfg.replace(epochs=3), checkpoint_dir=tmp_path / "b", **kw)
     assert len(first.history) == 3 and (tmp_path / "b" / "last.pt").exists()
@@ -122,6 +123,42 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(prepared, tmp_path)
     # a checkpoint of other settings is not resumed
     other = train(s, r, config=cfg.replace(seed=5, epochs=2), checkpoint_dir=tmp_path / "b", **kw)
     assert len(other.history) == 2
+
+
+def test_epochs_beyond_the_cap_work_on_a_fresh_draw_of_cells_and_spots(prepared):
+    """Large data: each epoch trains on max_cells_per_epoch cells and spots, and the soft
+    targets and alignment partners of its spots point into that epoch's cells only."""
+    from commst.model._data import build_model_data
+    from commst.model._train import _Trainer
+
+    s, r = prepared
+    genes = s.uns["commst"]["genes"]
+    cap = 64
+    cfg = CommSTConfig(**{**FAST, "pretrain_epochs": 1, "max_cells_per_epoch": cap})
+    data = build_model_data(s, r, targets=genes["lr_targets"], input_genes=genes["input"], lr_focus=True,
+                            spatial_observed=True, input_scaling="modality", thinning=True, seed=0)
+    trainer = _Trainer(data, cfg, ppi=None, ligand_target=None, coords=None, device=torch.device("cpu"))
+    assert trainer.subsampled and len(trainer.train_cells) > cap
+    draws = []
+    for _ in range(3):
+        trainer.run_epoch()
+        trainer.epoch += 1
+        cells, spots = trainer.epoch_cells, trainer.epoch_spots
+        assert len(cells) == cap and len(spots) == cap
+        assert set(cells) <= set(trainer.train_cells) and set(spots) <= set(trainer.train_spots)
+        draws.append(set(cells))
+        if trainer.epoch > cfg.pretrain_epochs:  # fine-tuning: neighbours of this draw only
+            assert np.isin(trainer.nb_idx[spots], cells).all()
+            others = np.setdiff1d(np.arange(data.n_spots), spots)
+            assert (trainer.nb_idx[others] == -1).all()
+            partners = trainer.partner[spots]
+            assert np.isin(partners[partners >= 0], cells).all() and (partners >= 0).any()
+    assert draws[0] != draws[1] != draws[2]
+    # at or below the cap nothing is drawn: every training cell, every epoch
+    full = _Trainer(data, cfg.replace(max_cells_per_epoch=None), ppi=None, ligand_target=None, coords=None,
+                    device=torch.device("cpu"))
+    full.run_epoch()
+    assert not full.subsampled and np.array_equal(full.epoch_cells, full.train_cells)
 
 
 def test_same_seed_same_result_and_save_load_roundtrip(prepared, trained, tmp_path):

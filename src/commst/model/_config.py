@@ -30,6 +30,11 @@ class CommSTConfig:
         Reference cells (and as many spots) per mini-batch.
     min_steps_per_epoch
         Small references are cycled through so that an epoch has at least this many steps.
+    max_cells_per_epoch
+        Large data: each epoch draws this many training cells (and at most as many spots) at
+        random, and the latent neighbours of its spots are found among its cells, so an
+        epoch's cost stops growing with the data (``None`` = every cell, every epoch). Data
+        at or below this size train exactly as without the cap.
     lr, weight_decay
         AdamW learning rate and weight decay.
     k_neighbours
@@ -94,6 +99,7 @@ class CommSTConfig:
     pretrain_epochs: int = 10
     batch_size: int = 256
     min_steps_per_epoch: int = 20
+    max_cells_per_epoch: int | None = 20_000
     lr: float = 1e-3
     weight_decay: float = 1e-4
     k_neighbours: int = 15
@@ -127,6 +133,7 @@ class CommSTConfig:
             "pretrain_epochs": 0 <= self.pretrain_epochs,
             "batch_size": self.batch_size >= 2,
             "min_steps_per_epoch": self.min_steps_per_epoch >= 1,
+            "max_cells_per_epoch": self.max_cells_per_epoch is None or self.max_cells_per_epoch >= self.batch_size,
             "k_neighbours": self.k_neighbours >= 1,
             "guard_k": self.guard_k >= 1,
             "knn_every": self.knn_every >= 1,

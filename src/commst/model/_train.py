@@ -64,7 +64,7 @@ def knn(query: np.ndarray, index: np.ndarray, k: int, seed: int = 0) -> tuple[np
         return idx, dist.astype(np.float32)
     from pynndescent import NNDescent
 
-    nnd = NNDescent(index, n_neighbors=max(k, 30), random_state=seed, n_jobs=1)
+    nnd = NNDescent(index, n_neighbors=max(k, 30), random_state=seed, n_jobs=max(1, torch.get_num_threads()))
     idx, dist = nnd.query(query, k=k)
     return idx, dist.astype(np.float32)
 
@@ -180,6 +180,10 @@ class _Trainer:
         perm_c, perm_s = self.rng.permutation(data.n_cells), self.rng.permutation(data.n_spots)
         self.val_cells, self.train_cells = np.sort(perm_c[:n_val_c]), np.sort(perm_c[n_val_c:])
         self.val_spots, self.train_spots = np.sort(perm_s[:n_val_s]), np.sort(perm_s[n_val_s:])
+        # beyond max_cells_per_epoch an epoch works on a random draw (see draw_epoch_sample)
+        cap = c.max_cells_per_epoch
+        self.subsampled = cap is not None and max(len(self.train_cells), len(self.train_spots)) > cap
+        self.epoch_cells, self.epoch_spots = self.train_cells, self.train_spots
         self.net = CommSTNet(
             len(data.input_genes), len(data.decoded), len(data.observed),
             latent_dim=c.latent_dim, hidden=c.hidden, dropout=c.dropout,
@@ -256,40 +260,69 @@ class _Trainer:
             out.append(self.net.encode(x).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.c.latent_dim), np.float32)
 
+    # ----- the epoch's cells and spots -----------------------------------------------------
+    def draw_epoch_sample(self) -> None:
+        """Large data: draw the cells (and spots) the coming epochs work on.
+
+        At most ``max_cells_per_epoch`` training cells and as many training spots, uniformly
+        without replacement (cell types keep their proportions in expectation). Kept until the
+        next neighbour update, so soft targets and partners always point into the draw. Data at
+        or below the cap use every training cell and spot (no random draw at all).
+        """
+        if not self.subsampled:
+            return
+        cap = int(self.c.max_cells_per_epoch)  # type: ignore[arg-type]
+        cells, spots = self.train_cells, self.train_spots
+        self.epoch_cells = np.sort(self.rng.choice(cells, cap, replace=False)) if len(cells) > cap else cells
+        self.epoch_spots = np.sort(self.rng.choice(spots, cap, replace=False)) if len(spots) > cap else spots
+
     # ----- neighbours in latent space -------------------------------------------------------
     def update_neighbours(self) -> None:
-        """Latent kNN of every spot among training cells (soft targets) and MNN partners (alignment)."""
-        c = self.c
+        """Latent kNN of the epoch's spots among its cells (soft targets) and MNN partners (alignment).
+
+        Without subsampling every spot (validation spots included) is embedded and queried
+        against all training cells.
+        """
+        c, n = self.c, self.data.n_spots
         rng = np.random.default_rng(c.seed + 1000 + self.epoch)
-        z_s = self.embed("spot", np.arange(self.data.n_spots), None)
-        z_c = self.embed("cell", self.train_cells, rng)
+        spots = self.epoch_spots if self.subsampled else np.arange(n)
+        cells = self.epoch_cells
+        z_s = self.embed("spot", spots, None)
+        z_c = self.embed("cell", cells, rng)
         idx, dist = knn(z_s, z_c, c.k_neighbours, c.seed)
-        self.nb_idx = self.train_cells[idx]
-        self.nb_w = neighbour_weights(dist)
+        k = idx.shape[1]
+        self.nb_idx = np.full((n, k), -1, dtype=np.int64)
+        self.nb_w = np.zeros((n, k), dtype=np.float32)
+        self.nb_idx[spots] = cells[idx]
+        self.nb_w[spots] = neighbour_weights(dist)
         # mutual nearest neighbours: spot s and cell c are partners when each is among the other's k nearest
         ridx, _ = knn(z_c, z_s, c.k_neighbours, c.seed)
         back = sp.csr_matrix(
-            (np.ones(ridx.size, dtype=bool), (np.repeat(np.arange(len(self.train_cells)), ridx.shape[1]), ridx.ravel())),
-            shape=(len(self.train_cells), self.data.n_spots),
+            (np.ones(ridx.size, dtype=bool), (np.repeat(np.arange(len(cells)), ridx.shape[1]), ridx.ravel())),
+            shape=(len(cells), len(spots)),
         )
-        spots = np.repeat(np.arange(self.data.n_spots), idx.shape[1])
-        mutual = np.asarray(back[idx.ravel(), spots]).reshape(idx.shape)
+        local = np.repeat(np.arange(len(spots)), k)
+        mutual = np.asarray(back[idx.ravel(), local]).reshape(idx.shape)
         first = np.where(mutual.any(1), mutual.argmax(1), -1)
-        self.partner = np.where(first >= 0, self.train_cells[idx[np.arange(len(first)), np.maximum(first, 0)]], -1)
+        self.partner = np.full(n, -1, dtype=np.int64)
+        self.partner[spots] = np.where(first >= 0, cells[idx[np.arange(len(first)), np.maximum(first, 0)]], -1)
 
     # ----- one epoch ------------------------------------------------------------------------
     def run_epoch(self) -> dict[str, float]:
         c, d, dev = self.c, self.data, self.device
         phase2 = self.epoch >= c.pretrain_epochs
-        if phase2 and (self.nb_idx is None or (self.epoch - c.pretrain_epochs) % c.knn_every == 0):
+        new_neighbours = phase2 and (self.nb_idx is None or (self.epoch - c.pretrain_epochs) % c.knn_every == 0)
+        if new_neighbours or not phase2:
+            self.draw_epoch_sample()
+        if new_neighbours:
             self.update_neighbours()
         self.net.train()
-        order_c = self.rng.permutation(self.train_cells)
-        order_s = self.rng.permutation(self.train_spots)
+        order_c = self.rng.permutation(self.epoch_cells)
+        order_s = self.rng.permutation(self.epoch_spots)
         n_steps = max(c.min_steps_per_epoch, math.ceil(len(order_c) / c.batch_size))
         if n_steps * c.batch_size > len(order_c):  # small references: cycle through fresh permutations
             reps = math.ceil(n_steps * c.batch_size / len(order_c))
-            order_c = np.concatenate([order_c] + [self.rng.permutation(self.train_cells) for _ in range(reps - 1)])
+            order_c = np.concatenate([order_c] + [self.rng.permutation(self.epoch_cells) for _ in range(reps - 1)])
         use_spots = len(order_s) > 1 and (phase2 or (c.spatial_observed and len(d.observed) > 0))
         totals: dict[str, float] = {}
         for step in range(n_steps):
@@ -384,6 +417,8 @@ class _Trainer:
             "nb_idx": self.nb_idx,
             "nb_w": self.nb_w,
             "partner": self.partner,
+            "epoch_cells": self.epoch_cells,
+            "epoch_spots": self.epoch_spots,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -400,6 +435,8 @@ class _Trainer:
         # a run that reached its epoch limit continues when resumed with a larger one
         self.done = self.stopped_early or self.epoch >= self.c.epochs
         self.nb_idx, self.nb_w, self.partner = state["nb_idx"], state["nb_w"], state["partner"]
+        self.epoch_cells = state.get("epoch_cells", self.train_cells)
+        self.epoch_spots = state.get("epoch_spots", self.train_spots)
 
     def step_early_stopping(self, val: float) -> None:
         """Track the best weights; in the fine-tuning phase count epochs without improvement."""
