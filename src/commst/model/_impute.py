@@ -24,8 +24,10 @@ _TRAIN_ONLY = ("ppi", "ligand_target", "checkpoint_dir", "progress")
 
 @torch.no_grad()
 def _embed(net: Any, counts: Any, lib: np.ndarray, mean: np.ndarray, sd: np.ndarray, device: torch.device,
-           rng: np.random.Generator | None, target_libs: np.ndarray | None, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Latent coordinates and decoder output for all rows of ``counts`` (CSR), in chunks."""
+           rng: np.random.Generator | None, target_libs: np.ndarray | None, chunk: int = 4096,
+           columns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Latent coordinates of all rows of ``counts`` (CSR), in chunks, and the decoder output
+    of the decoded ``columns`` (``None``: no decoder output is kept)."""
     zs, ms = [], []
     for start in range(0, counts.shape[0], chunk):
         x = counts[start : start + chunk].toarray()
@@ -35,8 +37,9 @@ def _embed(net: Any, counts: Any, lib: np.ndarray, mean: np.ndarray, sd: np.ndar
             l = x.sum(1)
         z, m = net(encoder_input(x, l, mean, sd, device))
         zs.append(z.cpu().numpy())
-        ms.append(m.cpu().numpy())
-    return np.concatenate(zs), np.concatenate(ms)
+        if columns is not None:
+            ms.append(m[:, torch.as_tensor(columns, device=m.device)].cpu().numpy())
+    return np.concatenate(zs), (np.concatenate(ms) if columns is not None else None)
 
 
 def impute_with_model(
@@ -76,7 +79,8 @@ def impute_with_model(
     ref_in = _columns(reference, model.input_genes, "reference")
     sp_lib = np.asarray(sp_in.sum(1)).ravel().astype(np.float32)
     ref_lib = np.asarray(ref_in.sum(1)).ravel().astype(np.float32)
-    z_s, m_s = _embed(net, sp_in, sp_lib, sc["mean_sp"], sc["sd_sp"], device, None, None, chunk)
+    z_s, dec = _embed(net, sp_in, sp_lib, sc["mean_sp"], sc["sd_sp"], device, None, None, chunk, columns=cols)
+    assert dec is not None
     rng = np.random.default_rng(c.seed + 7) if c.thinning else None
     z_c, _ = _embed(net, ref_in, ref_lib, sc["mean_ref"], sc["sd_ref"], device, rng, sp_lib, chunk)
     idx_g, dist_g = knn(z_s, z_c, max(c.k_neighbours, c.guard_k), c.seed)
@@ -85,25 +89,28 @@ def impute_with_model(
     ref_t = _columns(reference, targets, "reference")
     ref_t_log = ref_t.multiply((TARGET_SUM / np.maximum(ref_lib, 1.0))[:, None]).tocsr()
     ref_t_log.data = np.log1p(ref_t_log.data)
+    ref_t_sq = ref_t_log.multiply(ref_t_log).tocsr()
     expressed = ref_t.copy()
     expressed.data = (expressed.data > 0).astype(np.float32)
     n, k, kg = len(sp_lib), idx.shape[1], idx_g.shape[1]
-    nb_mean = np.zeros((n, len(targets)), np.float32)
-    nb_var = np.zeros_like(nb_mean)
-    frac = np.zeros_like(nb_mean)
+    # spots in chunks, straight into the three outputs (no other spots x targets array is kept)
+    counts = np.zeros((n, len(targets)), np.float32)
+    uncertainty = np.zeros_like(counts)
+    guard = np.zeros(counts.shape, dtype=bool)
     for start in range(0, n, chunk):
         sl = slice(start, start + chunk)
-        mu = gather_rows(ref_t_log, idx[sl], w[sl])
-        sq = gather_rows(ref_t_log.multiply(ref_t_log).tocsr(), idx[sl], w[sl])
-        nb_mean[sl], nb_var[sl] = mu, np.maximum(sq - mu**2, 0.0)
-        frac[sl] = gather_rows(expressed, idx_g[sl], np.full(idx_g[sl].shape, 1.0 / kg, np.float32))
-
-    dec = m_s[:, cols]
-    pred = (1.0 - c.blend) * dec + c.blend * nb_mean
-    counts = np.expm1(pred) / TARGET_SUM * sp_lib[:, None]
-    uncertainty = np.sqrt(nb_var + (dec - nb_mean) ** 2).astype(np.float32)
-    guard = frac < c.guard_min_frac if c.guard else np.zeros_like(counts, dtype=bool)
-    counts[guard] = 0.0
+        mu64 = gather_rows(ref_t_log, idx[sl], w[sl])
+        var = np.maximum(gather_rows(ref_t_sq, idx[sl], w[sl]) - mu64**2, 0.0).astype(np.float32)
+        mu = mu64.astype(np.float32)
+        pred = (1.0 - c.blend) * dec[sl] + c.blend * mu
+        part = np.expm1(pred) / TARGET_SUM * sp_lib[sl, None]
+        uncertainty[sl] = np.sqrt(var + (dec[sl] - mu) ** 2)
+        if c.guard:
+            frac = gather_rows(expressed, idx_g[sl], np.full(idx_g[sl].shape, 1.0 / kg, np.float32))
+            guard[sl] = frac.astype(np.float32) < c.guard_min_frac
+            part[guard[sl]] = 0.0
+        counts[sl] = np.maximum(part, 0.0)
+    del dec
 
     labels = None
     if "cell_type" in reference.obs:
@@ -116,7 +123,7 @@ def impute_with_model(
         "imputed %d targets for %d spots; guard zeroed %.1f%% of values", len(targets), n, 100.0 * guard.mean()
     )
     return ImputationResult(
-        counts=np.maximum(counts, 0.0),
+        counts=counts,
         targets=targets,
         uncertainty=uncertainty,
         guard=guard,
