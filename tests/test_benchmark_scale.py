@@ -166,6 +166,17 @@ def test_measure_ok_records_time_and_peak_memory():
     assert 0.5 <= rec["wall_s"] < 30
 
 
+def test_measure_does_not_count_the_memory_of_the_measuring_process():
+    """fork copies the (large) caller before exec; ru_maxrss would report that copy."""
+    ballast = bytearray(800 << 20)  # the caller holds 800 MB, touched
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    rec = measure(_py("import time; b = b'x' * (50 << 20); time.sleep(0.3)"), time_limit_s=60, memory_limit_mb=2000,
+                  poll_s=0.05)
+    del ballast
+    assert rec["status"] == "ok"
+    assert 50 <= rec["peak_rss_mb"] < 400
+
+
 def test_measure_records_a_failure_with_the_end_of_stderr():
     rec = measure(_py("print('working'); raise ValueError('boom at step 3')"), time_limit_s=60, memory_limit_mb=2000)
     assert rec["status"] == "failed" and rec["returncode"] == 1

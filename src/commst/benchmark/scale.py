@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -333,19 +332,39 @@ def write_pair(spatial: ad.AnnData, reference: ad.AnnData, spatial_path: str | o
 # Measuring a process
 # ---------------------------------------------------------------------------------------------
 
-def _tree_rss(root: psutil.Process) -> int:
-    """Resident memory (bytes) of ``root`` and all its descendants (vanished ones count 0)."""
+def _high_water_mark(proc: psutil.Process) -> int:
+    """Peak resident memory (bytes) of ``proc``'s current program (``VmHWM``; 0 if unknown).
+
+    Unlike ``ru_maxrss`` (getrusage / wait4), ``VmHWM`` starts afresh at ``exec``: the copy of
+    the parent that ``fork`` makes before the command starts is not counted.
+    """
+    try:
+        with open(f"/proc/{proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _tree_rss(root: psutil.Process) -> tuple[int, int]:
+    """Current and peak resident memory (bytes) summed over ``root`` and its descendants
+    (vanished ones count 0); the peak is each process's ``VmHWM``, or its RSS where the
+    platform has no ``/proc``."""
     try:
         procs = [root, *root.children(recursive=True)]
     except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-        return 0
-    total = 0
+        return 0, 0
+    total, peak = 0, 0
     for proc in procs:
         try:
-            total += proc.memory_info().rss
+            rss = proc.memory_info().rss
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue
-    return total
+        total += rss
+        peak += max(rss, _high_water_mark(proc))
+    return total, peak
 
 
 def _kill_tree(pid: int, root: psutil.Process) -> None:
@@ -394,9 +413,9 @@ def measure(
     The command runs in its own session (so its own process group). Every ``poll_s`` seconds
     the resident memory (RSS) of the process and all its descendants is summed; past
     ``memory_limit_mb`` or ``time_limit_s`` the whole group is killed (SIGKILL) and the run is
-    recorded as ``oom`` or ``timeout``. After exit, the kernel's own peak RSS of the process
-    (``wait4``) is taken into account too, so a short peak between two polls is not missed;
-    a run whose peak passed the limit counts as ``oom`` even when it finished.
+    recorded as ``oom`` or ``timeout``. The peak is the sum of the processes' high-water marks (``VmHWM``, reset at ``exec``),
+    so a short peak between two polls is not missed (except in the last ``poll_s`` before
+    exit); a run whose peak passed the limit counts as ``oom`` even when it finished.
 
     Parameters
     ----------
@@ -437,24 +456,24 @@ def measure(
                 start_new_session=True,
             )
         root = psutil.Process(proc.pid)
-        peak, status, wait_status, usage = 0, "", None, None
+        peak, status, wait_status = 0, "", 0
         while True:
-            pid, wait_status, usage = os.wait4(proc.pid, os.WNOHANG)
+            pid, wait_status = os.waitpid(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 break
-            rss = _tree_rss(root)
-            peak = max(peak, rss)
+            rss, hwm = _tree_rss(root)
+            peak = max(peak, hwm)
             elapsed = time.perf_counter() - start
             if rss > limit_bytes or elapsed > time_limit_s:
                 status = "oom" if rss > limit_bytes else "timeout"
                 _kill_tree(proc.pid, root)
-                _, wait_status, usage = os.wait4(proc.pid, 0)
+                _, wait_status = os.waitpid(proc.pid, 0)
                 break
             time.sleep(poll_s)
         wall = time.perf_counter() - start
         returncode = os.waitstatus_to_exitcode(wait_status)
         proc.returncode = returncode  # reaped here: tell Popen it is done
-        peak = max(peak, usage.ru_maxrss * 1024 if usage is not None else 0)  # Linux: ru_maxrss in KiB
+        # not wait4's ru_maxrss: it counts the forked copy of this (large) process before exec
         if not status:
             if peak > limit_bytes:
                 status = "oom"
@@ -606,7 +625,7 @@ def run_method(
         record["error"] = f"{type(err).__name__}: {err}"[:1000]
         record["traceback"] = traceback.format_exc()[-4000:]
     record["base"] = base
-    record["self_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    record["self_peak_rss_mb"] = round(_high_water_mark(psutil.Process()) / 2**20, 1)
     record["threads"] = threads
     record["versions"] = package_versions()
     if device == "cuda":
