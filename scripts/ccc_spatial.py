@@ -8,30 +8,43 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow
 import anndata as ad
 import pandas as pd
 
-from commst._utils import run_logged, write_table
+from commst._utils import collect_warnings, run_logged, write_table, write_warnings
 from commst.ccc import celltype_tables, spatial_bivariate
 
 
 def main(snakemake):
     options = snakemake.params.ccc
-    imputed = ad.read_h5ad(snakemake.input.imputed)
-    lr = pd.read_csv(snakemake.input.lr, sep="\t")
-    _, table = spatial_bivariate(
-        imputed,
-        lr,
-        bandwidth=options["bandwidth"],
-        cutoff=options["cutoff"],
-        local_name=options["local_metric"],
-        global_name=options["global_metric"],
-        n_perms=options["n_perms"],
-        seed=snakemake.params.seed,
-    )
+    sample = snakemake.wildcards.sample
+    with collect_warnings() as warnings:
+        imputed = ad.read_h5ad(snakemake.input.imputed)
+        lr = pd.read_csv(snakemake.input.lr, sep="\t")
+        _, table = spatial_bivariate(
+            imputed,
+            lr,
+            bandwidth=options["bandwidth"],
+            cutoff=options["cutoff"],
+            local_name=options["local_metric"],
+            global_name=options["global_metric"],
+            n_perms=options["n_perms"],
+            seed=snakemake.params.seed,
+            sample=sample,
+            path=snakemake.input.imputed,
+        )
+        tables = celltype_tables(
+            imputed,
+            lr,
+            groupby="matched_cell_type",
+            methods=snakemake.params.methods,
+            options=options,
+            seed=snakemake.params.seed,
+            sample=sample,
+            step="ccc_spatial",
+            path=snakemake.input.imputed,
+        )
     write_table(table, snakemake.output.bivariate)
-    tables = celltype_tables(
-        imputed, lr, groupby="matched_cell_type", methods=snakemake.params.methods, options=options, seed=snakemake.params.seed
-    )
-    for path, table in zip(snakemake.output.celltype, tables.values()):
-        write_table(table, path)
+    for path, celltype in zip(snakemake.output.celltype, tables.values()):
+        write_table(celltype, path)
+    write_warnings(warnings, snakemake.output.warnings, step="ccc_spatial")
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

@@ -7,12 +7,14 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow
 
 import pandas as pd
 
-from commst._utils import run_logged, write_h5ad, write_json
+from commst._utils import collect_warnings, run_logged, write_h5ad, write_json, write_warnings
 from commst.io import read_reference, read_spatial
 from commst.pp import prepare
 from commst.priors import load_alias_map, lr_genes
 from commst.validate import (
+    check_neighbours,
     memory_limit,
+    neighbour_setting,
     preflight_memory,
     read_lr_table,
     validate_reference,
@@ -21,10 +23,15 @@ from commst.validate import (
 
 
 def main(snakemake):
+    with collect_warnings() as warnings:
+        prepare_sample(snakemake)
+    write_warnings(warnings, snakemake.output.warnings, step="preprocess")
+
+
+def prepare_sample(snakemake):
     sample = snakemake.params.sample
     options = dict(snakemake.params.preprocess)
     allow_non_counts = options.pop("allow_non_counts")
-    min_cells_per_type = options.pop("min_cells_per_type")
     options.pop("max_memory_gb", None)
     # read from the config, not params: neither changes the outputs, so neither reruns the job
     config = getattr(snakemake, "config", {}) or {}
@@ -53,13 +60,7 @@ def main(snakemake):
             snakemake.input.spatial, snakemake.input.reference, spatial=spatial, reference=reference, **memory
         )
     validate_spatial(spatial, snakemake.input.spatial, species=species, allow_non_integer=allow_non_counts)
-    validate_reference(
-        reference,
-        snakemake.input.reference,
-        species=species,
-        min_cells=min_cells_per_type,
-        allow_non_integer=allow_non_counts,
-    )
+    validate_reference(reference, snakemake.input.reference, species=species, allow_non_integer=allow_non_counts)
     spatial, reference = prepare(
         spatial,
         reference,
@@ -67,6 +68,9 @@ def main(snakemake):
         alias_map=load_alias_map(species),
         **options,
     )
+    k, key = neighbour_setting(config)
+    if k is not None:  # checked again by the impute job, where a changed k does not rerun this one
+        check_neighbours(k, reference.n_obs, key=key, path=snakemake.input.reference)
     write_h5ad(spatial, snakemake.output.spatial)
     write_h5ad(reference, snakemake.output.reference)
     write_json(spatial.uns["commst"]["genes"], snakemake.output.genes)

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from commst import pl
-from commst._utils import atomic_path, run_logged
+from commst._utils import atomic_path, run_logged, write_table
 
 
 def save(fig, path):
@@ -31,6 +31,9 @@ def main(snakemake):
         n_interactions=snakemake.params.n_interactions,
     )
     save(fig, snakemake.output.interactions)
+    # one table of every step's warnings (preprocess, ccc_spatial, ccc_reference) for the report
+    warnings = pd.concat([pd.read_csv(path, sep="\t") for path in snakemake.input.warnings], ignore_index=True)
+    write_table(warnings, snakemake.output.warnings)
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

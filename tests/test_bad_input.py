@@ -51,13 +51,14 @@ SCRIPT = REPO / "scripts" / "preprocess.py"
 PREPROCESS = {
     "min_expr_frac": 0.05,
     "min_shared_genes": 50,
+    "min_shared_genes_hard": 10,
     "min_counts_spot": 10,
     "min_counts_cell": 10,
     "target_sum": 10000.0,
     "min_cells_per_type": 5,
     "allow_non_counts": False,
 }
-OUTPUTS = ("prepared/spatial.h5ad", "prepared/reference.h5ad", "prepared/genes.json")
+OUTPUTS = ("prepared/spatial.h5ad", "prepared/reference.h5ad", "prepared/genes.json", "prepared/warnings.tsv")
 
 
 class _Named(dict):
@@ -311,11 +312,14 @@ def cell_type_key_absent(inp: Inputs) -> Path:
     return inp.reference
 
 
-def rare_cell_type(inp: Inputs) -> Path:
+def one_type_after_qc(inp: Inputs) -> Path:
+    """Two types and more pass the first check, but QC (min_counts_cell) leaves one."""
     a = inp.reference_adata()
-    labels = a.obs["annotation"].astype(str).to_numpy()
-    labels[np.flatnonzero(labels == "NK")[2:]] = "T_CD8"
-    a.obs["annotation"] = pd.Categorical(labels)
+    x = a.X.toarray()
+    others = (a.obs["annotation"] != "T_CD4").to_numpy()
+    x[others] = 0
+    x[others, 0] = 3  # a few counts: not empty, but below min_counts_cell = 10
+    a.X = sparse.csr_matrix(x)
     return inp.write_reference(a)
 
 
@@ -334,7 +338,48 @@ def mouse_genes(inp: Inputs) -> Path:
 
 def few_shared_genes(inp: Inputs) -> Path:
     a = inp.spatial_adata()
-    return inp.write_spatial(a[:, :30].copy())
+    return inp.write_spatial(a[:, :8].copy())  # below the hard floor of 10 (30 genes only warn)
+
+
+def unknown_gene_names(inp: Inputs) -> Path:
+    a = inp.spatial_adata()
+    a.var_names = [f"GENE{i}" for i in range(a.n_vars)]  # no symbols at all: no case to read
+    return inp.write_spatial(a)
+
+
+def one_spot(inp: Inputs) -> Path:
+    return inp.write_spatial(inp.spatial_adata()[:1].copy())
+
+
+def one_bin(inp: Inputs) -> Path:
+    """A GEM binned so coarsely that the whole section is one spot."""
+    inp.spatial = DATA / "lymph_sp.gem.gz"
+    inp.sample.update(spatial_format="stereo_gem", bin_size=100_000)
+    return inp.spatial
+
+
+def qc_removes_every_spot(inp: Inputs) -> Path:
+    """One count per spot: no spot is empty, every spot is below min_counts_spot = 10."""
+    a = inp.spatial_adata()
+    rows = np.arange(a.n_obs)
+    counts = sparse.csr_matrix((np.ones(a.n_obs, dtype=np.float32), (rows, rows % a.n_vars)), shape=a.shape)
+    return inp.write_spatial(_with_counts(a, counts))
+
+
+def zero_input_genes(inp: Inputs) -> Path:
+    """Counts only in genes the reference lacks: the shared (input) genes are all zero."""
+    a = inp.spatial_adata()
+    ref = set(inp.reference_adata().var_names)
+    counts = _counts(a).toarray()
+    shared = a.var_names.isin(list(ref))
+    counts[:, shared] = 0
+    counts[:, ~shared] = np.maximum(counts[:, ~shared], 20)  # spots stay above min_counts_spot
+    return inp.write_spatial(_with_counts(a, sparse.csr_matrix(counts)))
+
+
+def k_above_cells(inp: Inputs) -> Path:
+    inp.config["impute"] = {"method": "knn", "knn": {"k": 100}}  # the fixture has 55 cells
+    return inp.reference
 
 
 def no_lr_expressed(inp: Inputs) -> Path:
@@ -450,6 +495,35 @@ def config_bad_value(inp: Inputs) -> Path:
     return inp.write_config(impute={"method": "magic"})
 
 
+def sheet_no_rows(inp: Inputs) -> Path:
+    inp.sheet.write_text("\t".join(inp.row()) + "\n")  # a header only
+    return inp.sheet
+
+
+def sheet_schema_error(inp: Inputs) -> Path:
+    return inp.write_sheet([inp.row(), inp.row(sample="s2", species="rat")])
+
+
+def config_negative_seed(inp: Inputs) -> Path:
+    inp.write_sheet()
+    return inp.write_config(impute={"seed": -1})
+
+
+def config_val_fraction(inp: Inputs) -> Path:
+    inp.write_sheet()
+    return inp.write_config(model={"val_fraction": 0.6})
+
+
+def config_pretrain_not_below_epochs(inp: Inputs) -> Path:
+    inp.write_sheet()
+    return inp.write_config(model={"epochs": 10, "pretrain_epochs": 10})
+
+
+def download_without_hashes(inp: Inputs) -> Path:
+    inp.write_sheet()
+    return inp.write_config(priors={"source": "download", "download_dir": str(inp.work / "downloads")})
+
+
 def workflow_log_normalised(inp: Inputs) -> Path:
     culprit = log_normalised(inp)
     inp.write_sheet()
@@ -507,10 +581,16 @@ CASES: dict[str, Case] = {
     "non-numeric-coordinates": Case(text_coordinates, "is not numeric", fix="numeric"),
     "constant-coordinates": Case(constant_coordinates, r"all 60 spots have the same coordinates \(7, 7\)"),
     "cell-type-key-absent": Case(cell_type_key_absent, "has no obs column 'celltype'", fix="cell_type_key"),
-    "rare-cell-type": Case(rare_cell_type, r"in obs\['annotation'\] have fewer than 5 cells: NK \(2\)", fix="min_cells_per_type"),
+    "one-type-after-qc": Case(one_type_after_qc, r"obs\['annotation'\] has 1 cell type\(s\) \('T_CD4'\) after QC \(50 cells"),
+    "k-above-cells": Case(k_above_cells, r"impute\.knn\.k = 100 but the reference has only 55 cells after QC", fix="impute.knn.k"),
     "ensembl-ids": Case(ensembl_ids, "150 of 150 gene names are Ensembl IDs", fix="var['gene_symbols']"),
     "mouse-genes-species-human": Case(mouse_genes, "look mouse .* but species is human", fix="species: mouse"),
-    "few-shared-genes": Case(few_shared_genes, r"share only \d+ genes \(at least 50 needed\)", fix="min_shared_genes"),
+    "few-shared-genes": Case(few_shared_genes, r"share only \d+ input genes \(at least 10 needed", fix="min_shared_genes_hard"),
+    "unknown-gene-names": Case(unknown_gene_names, r"[01] of 150 genes are known human or mouse symbols \(e\.g\. 'GENE0'", fix="use gene symbols"),
+    "one-spot": Case(one_spot, r"only 1 spots left after QC .*at least 10 are needed"),
+    "one-bin": Case(one_bin, r"only 1 spots left after QC", fix="bin_size"),
+    "qc-removes-every-spot": Case(qc_removes_every_spot, r"only 0 spots left after QC \(60 of 60 removed", fix="min_counts_spot"),
+    "zero-input-genes": Case(zero_input_genes, r"the \d+ input genes .* have no counts in any of the 60 spots"),
     "no-lr-gene-expressed": Case(no_lr_expressed, "no gene of the LR database is expressed in the reference", fix="min_expr_frac"),
     "empty-spots": Case(empty_spots, "all 60 observations have zero counts"),
     "empty-reference": Case(empty_reference, r"is empty \(0 observations"),
@@ -529,6 +609,12 @@ CASES: dict[str, Case] = {
     "sheet-unknown-column": Case(sheet_unknown_column, r"unknown column\(s\) \['colour'\]", via="workflow", fix="samples.schema.yaml"),
     "sheet-missing-path": Case(sheet_missing_path, "column 'reference' points to .*nowhere/ref.h5ad, which does not exist", via="workflow", fix="Fix the path"),
     "config-bad-value": Case(config_bad_value, "'magic' is not one of", via="workflow", fix="config.schema.yaml"),
+    "sheet-no-rows": Case(sheet_no_rows, r"has no samples \(a header but no rows\)", via="workflow", fix="one tab-separated row per sample"),
+    "sheet-schema-error": Case(sheet_schema_error, r"row 2 \(sample 's2'\), column 'species': 'rat' is not one of", via="workflow", fix="samples.schema.yaml"),
+    "config-negative-seed": Case(config_negative_seed, r"-1 is less than the minimum of 0", via="workflow", fix="config.schema.yaml"),
+    "config-val-fraction": Case(config_val_fraction, r"0\.6 is greater than or equal to the maximum of 0\.5", via="workflow", fix="config.schema.yaml"),
+    "config-pretrain-not-below-epochs": Case(config_pretrain_not_below_epochs, r"model\.pretrain_epochs \(10\) must be smaller than model\.epochs \(10\)", via="workflow", fix="raise model.epochs"),
+    "download-without-hashes": Case(download_without_hashes, r"priors\.string\.human\.links_sha256, .*priors\.nichenet\.human\.sha256 are empty, so nothing was downloaded", via="workflow", fix="sha256sum"),
     "workflow-log-normalised": Case(workflow_log_normalised, "looks log1p-normalised", via="workflow", fix="allow_non_counts"),
     "workflow-too-large": Case(workflow_too_large, r"job may use 0\.2 GiB \(the job's mem_mb = 200\)", via="workflow", fix="mem_mb="),
 }

@@ -38,7 +38,7 @@ def test_schema_defaults_equal_library_defaults():
     for key, value in DEFAULTS.items():
         assert props[key]["default"] == value, key
     # the rest are validation options (commst.validate), not prepare() arguments
-    assert set(props) - set(DEFAULTS) == {"min_cells_per_type", "allow_non_counts", "max_memory_gb"}
+    assert set(props) - set(DEFAULTS) == {"allow_non_counts", "max_memory_gb"}
 
 
 def test_schema_model_defaults_equal_commst_config():

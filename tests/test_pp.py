@@ -65,8 +65,8 @@ def test_prepare_gene_sets_and_normalisation():
 
 def test_prepare_rejects_too_few_shared_genes_and_no_lr_expression():
     spatial, ref = planted_pair()
-    with pytest.raises(ValueError, match=r"share only \d+ genes"):
-        pp.prepare(spatial, ref, PLANTED_LR, min_shared_genes=10_000)
+    with pytest.raises(ValueError, match=r"share only \d+ input genes"):
+        pp.prepare(spatial, ref, PLANTED_LR, min_shared_genes_hard=10_000)
     with pytest.raises(ValueError, match="no gene of the LR database is expressed"):
         pp.prepare(spatial, ref, ({"NOTAGENE"}, set()), min_shared_genes=10)
 

@@ -249,17 +249,25 @@ def _rare(a: ad.AnnData) -> None:
         ),
         (_unlabel, "cell_type", r"2 of 55 cells have no label"),
         (_one_type, "cell_type", r"has 1 cell type\(s\) \('B'\); at least 2"),
-        (_rare, "cell_type", r"2 cell types .* fewer than 5 cells: DC \(2\), NK \(1\)"),
     ],
-    ids=["missing-key", "unlabelled", "one-type", "rare"],
+    ids=["missing-key", "unlabelled", "one-type"],
 )
 def test_check_cell_types(reference: ad.AnnData, corrupt, key: str, match: str) -> None:
     v.check_cell_types(reference, REF, "cell_type", 5)
     if corrupt is not None:
         corrupt(reference)
-    err = _raises(v.check_cell_types, reference, REF, key, 5, match=match)
-    if corrupt is _rare:
-        assert "min_cells_per_type (now 5)" in err.fix
+    _raises(v.check_cell_types, reference, REF, key, 5, match=match)
+
+
+def test_check_cell_types_rare_types_warn_and_are_kept(reference: ad.AnnData, caplog) -> None:
+    """A type below min_cells is named in a warning (with the user's column), not an error."""
+    _rare(reference)
+    with caplog.at_level(logging.WARNING, logger="commst.validate"):
+        rare = v.check_cell_types(reference, REF, "cell_type", 5)
+    assert rare == {"DC": 2, "NK": 1}
+    assert re.search(r"2 cell type\(s\) in obs\['annotation'\] have fewer than 5 cells .*DC \(2\), NK \(1\)", caplog.text)
+    assert "kept as reference cells" in caplog.text and "ccc.min_cells" in caplog.text
+    assert v.check_cell_types(reference, REF, "cell_type", 1) == {}
 
 
 # ------------------------------------------------------------------------------- gene symbols
@@ -362,11 +370,19 @@ def test_check_not_empty_rejects(spatial: ad.AnnData, make, match: str) -> None:
 def test_check_shared_genes(spatial: ad.AnnData, reference: ad.AnnData) -> None:
     shared = spatial.var_names.intersection(reference.var_names)
     assert len(shared) == 122
-    v.check_shared_genes(len(shared), 50, SP, REF)
+    assert v.check_shared_genes(len(shared), 10, SP, REF, warn_below=50) is False
     err = _raises(
-        v.check_shared_genes, len(shared), 200, SP, REF, match="share only 122 genes .at least 200"
+        v.check_shared_genes, len(shared), 200, SP, REF, match="share only 122 input genes .at least 200"
     )
-    assert str(SP) in err.path and str(REF) in err.path
+    assert str(SP) in err.path and str(REF) in err.path and "min_shared_genes_hard" in err.fix
+
+
+def test_check_shared_genes_warns_between_floor_and_warning_level(caplog) -> None:
+    """An imaging panel sharing 20 genes runs, with a warning naming the level; 5 genes stop."""
+    with caplog.at_level(logging.WARNING, logger="commst.validate"):
+        assert v.check_shared_genes(20, 10, SP, REF, warn_below=50) is True
+    assert "share only 20 input genes (fewer than preprocess.min_shared_genes = 50)" in caplog.text
+    _raises(v.check_shared_genes, 5, 10, SP, REF, warn_below=50, match=r"share only 5 input genes \(at least 10 needed")
 
 
 def test_check_shared_genes_case_mismatch(spatial: ad.AnnData, reference: ad.AnnData) -> None:

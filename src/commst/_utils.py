@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from importlib import metadata
@@ -41,6 +42,32 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+#: Names :func:`atomic_path` gives its temporary files: ``.{name}.{8 random}.part{suffix}``.
+_PART = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part(\.[^/]*)?$")
+
+
+def remove_stale_parts(*roots: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files killed jobs left under ``roots`` (see :func:`atomic_path`).
+
+    A job killed with SIGKILL cannot clean up after itself; the workflow calls this when a
+    run starts (``onstart``), when no job of this working directory is running (Snakemake's
+    lock). Only files named like :func:`atomic_path`'s temporaries are touched.
+
+    Returns
+    -------
+    The files removed.
+    """
+    removed = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            continue
+        for path in root.rglob(".*.part*"):
+            if path.is_file() and _PART.match(path.name):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def write_h5ad(adata: ad.AnnData, path: str | os.PathLike[str]) -> None:
@@ -100,6 +127,43 @@ def run_logged(log_path: str | os.PathLike[str] | None, func: Any, *args: Any, *
     except Exception:
         log.exception("failed")
         raise
+
+
+#: Columns of a step's warnings table (``warnings.tsv``, shown in the report).
+WARNING_COLUMNS = ("step", "message")
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def collect_warnings(logger_name: str = "commst") -> Iterator[list[str]]:
+    """Collect the warnings CommST logs while the block runs (for the report's warnings table).
+
+    Yields the list the messages are appended to (only ``logger_name`` and its children:
+    third-party warnings stay in the log file alone).
+    """
+    handler = _Collector()
+    log = logging.getLogger(logger_name)
+    log.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        log.removeHandler(handler)
+
+
+def write_warnings(messages: list[str], path: str | os.PathLike[str], step: str) -> None:
+    """Write a step's warnings as a table (``step``, ``message``; header only when there are none)."""
+    import pandas as pd
+
+    table = pd.DataFrame({"step": [step] * len(messages), "message": messages}, columns=list(WARNING_COLUMNS))
+    write_table(table, path)
 
 
 def zscore(x: np.ndarray) -> np.ndarray:

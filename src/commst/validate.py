@@ -38,12 +38,15 @@ __all__ = [
     "check_counts",
     "check_gene_symbols",
     "check_memory",
+    "check_after_qc",
+    "check_neighbours",
     "check_not_empty",
     "check_prior_file",
     "check_shared_genes",
     "check_unique_names",
     "estimate_memory",
     "memory_limit",
+    "neighbour_setting",
     "peek_size",
     "preflight_memory",
     "read_lr_table",
@@ -327,9 +330,21 @@ def check_coordinates(adata: AnnData, path: PathLike, *, key: str = "spatial") -
         logger.warning("%s: %d spots share their coordinates with another spot", path, n_dup)
 
 
+def _shown_key(adata: AnnData, key: str) -> str:
+    """The user's name of the label column (the reader copies obs[cell_type_key] to obs['cell_type'])."""
+    return adata.uns.get("commst_input", {}).get("cell_type_key", key) if key == "cell_type" else key
+
+
 @_doc
-def check_cell_types(adata: AnnData, path: PathLike, key: str, min_cells: int) -> None:
-    """Check reference cell-type labels: present, complete, ≥ 2 types, ≥ ``min_cells`` each.
+def check_cell_types(
+    adata: AnnData, path: PathLike, key: str, min_cells: int | None = None, *, note: str = ""
+) -> dict[str, int]:
+    """Check reference cell-type labels: present, complete, at least two types.
+
+    A type with fewer than ``min_cells`` cells does not stop the run: its cells stay in the
+    reference (imputation matches spots to single cells, so a rare type's cells are as usable as
+    any), a warning names it, and only statistics computed per type leave it out where they
+    need more cells (label-level CCC: ``ccc.min_cells``).
 
     Parameters
     ----------
@@ -337,13 +352,19 @@ def check_cell_types(adata: AnnData, path: PathLike, key: str, min_cells: int) -
     key
         ``obs`` column with the labels.
     min_cells
-        Fewest cells a type needs.
+        Types with fewer cells are warned about (``preprocess.min_cells_per_type``); ``None``
+        skips that check.
+    note
+        Appended to the problem of the fewer-than-two-types error (e.g. that QC removed cells).
+
+    Returns
+    -------
+    The rare types (label → number of cells), empty when there are none.
 
     Raises
     ------
     CommstInputError
-        Missing column, unlabelled cells, fewer than two types, or types with fewer than
-        ``min_cells`` cells (all listed with their counts).
+        Missing column, unlabelled cells, or fewer than two types.
     """
     if key not in adata.obs:
         raise CommstInputError(
@@ -352,8 +373,7 @@ def check_cell_types(adata: AnnData, path: PathLike, key: str, min_cells: int) -
             "set cell_type_key in the sample sheet to the obs column holding the labels",
         )
     labels = adata.obs[key]
-    # name the user's column: the reader copies obs[cell_type_key] to obs['cell_type']
-    shown = adata.uns.get("commst_input", {}).get("cell_type_key", key) if key == "cell_type" else key
+    shown = _shown_key(adata, key)
     missing = labels.isna() | labels.astype(str).str.strip().isin(["", "nan", "NaN", "None"])
     if missing.any():
         raise CommstInputError(
@@ -365,34 +385,60 @@ def check_cell_types(adata: AnnData, path: PathLike, key: str, min_cells: int) -
     if len(counts) < 2:
         raise CommstInputError(
             path,
-            f"obs[{shown!r}] has {len(counts)} cell type(s) ({_examples(counts.index)}); at least 2 are needed",
+            f"obs[{shown!r}] has {len(counts)} cell type(s) ({_examples(counts.index)}){note}; at least 2 are needed",
             "use a reference annotated with the cell types present in the tissue",
         )
+    if min_cells is None:
+        return {}
     rare = counts[counts < min_cells]
     if len(rare):
         listed = ", ".join(f"{name} ({n})" for name, n in rare.items())
-        raise CommstInputError(
+        logger.warning(
+            "%s: %d cell type(s) in obs[%r] have fewer than %d cells (preprocess.min_cells_per_type): %s; "
+            "their cells are kept as reference cells for imputation, and label-level CCC leaves out "
+            "types with fewer than ccc.min_cells cells",
             path,
-            f"{len(rare)} cell types in obs[{shown!r}] have fewer than {min_cells} cells: {listed}",
-            f"drop or merge these types, or lower preprocess.min_cells_per_type (now {min_cells})",
+            len(rare),
+            shown,
+            min_cells,
+            listed,
         )
+    return {str(k): int(v) for k, v in rare.items()}
 
 
-def _symbol_column(adata: AnnData) -> str | None:
-    """A var column whose values look like gene symbols rather than Ensembl IDs."""
+def _symbol_column(adata: AnnData, known: frozenset[str] | None = None) -> str | None:
+    """A var column whose values look like gene symbols (known ones, when ``known`` is given)."""
     for col in _SYMBOL_COLUMNS:
         if col not in adata.var or adata.var[col].dtype.kind in "biuf":
             continue
-        if adata.var[col].astype(str).str.match(_ENSEMBL).mean() < 0.5:
+        values = adata.var[col].astype(str)
+        if known is not None:
+            if values.isin(known).mean() >= 0.5:
+                return col
+        elif values.str.match(_ENSEMBL).mean() < 0.5:
             return col
     return None
+
+
+#: Below this share of known symbols (either species, any case) the var_names are not gene symbols.
+MIN_KNOWN_SYMBOLS = 0.1
+
+
+def _known_symbols() -> dict[str, frozenset[str]]:
+    from .priors import known_symbols
+
+    return {s: known_symbols(s) for s in SPECIES}
 
 
 @_doc
 def check_gene_symbols(adata: AnnData, path: PathLike, species: str) -> None:
     """Check that ``var_names`` are gene symbols of ``species``.
 
-    Human symbols are upper case (``CXCL12``), mouse symbols capitalised (``Cxcl12``).
+    Names are looked up in the bundled symbol tables of both species
+    (:func:`commst.priors.known_symbols`: current symbols, aliases and orthologs, exact case):
+    fewer than :data:`MIN_KNOWN_SYMBOLS` of them known in either species (ignoring case) means
+    the names are not symbols at all; more than half known only in the other species means the
+    sample's species is wrong.
 
     Parameters
     ----------
@@ -403,8 +449,8 @@ def check_gene_symbols(adata: AnnData, path: PathLike, species: str) -> None:
     Raises
     ------
     CommstInputError
-        Most var_names are Ensembl IDs (the fix names a var column with symbols when there is
-        one), or most symbols look like the other species.
+        Most var_names are Ensembl IDs or unknown names (the fix names a var column with
+        symbols when there is one), or most symbols are the other species'.
     ValueError
         ``species`` is not one of :data:`SPECIES`.
     """
@@ -439,10 +485,28 @@ def check_gene_symbols(adata: AnnData, path: PathLike, species: str) -> None:
                 "store symbols as var_names, keeping the IDs in var['gene_ids']"
             )
         raise CommstInputError(path, problem, fix)
-    mouse_like = names.str.contains(_MOUSE) & ~names.str.match(_HUMAN)
-    human_like = names.str.match(_HUMAN) & ~mouse_like
+    known = _known_symbols()
+    any_case = {g.upper() for symbols in known.values() for g in symbols}
+    is_known = names.str.upper().isin(any_case)
+    if is_known.mean() < MIN_KNOWN_SYMBOLS:
+        unknown = names[~is_known]
+        col = _symbol_column(adata, known[species] | known["mouse" if species == "human" else "human"])
+        fix = (
+            f"use the gene symbols in var[{col!r}]: adata.var['gene_ids'] = adata.var_names; "
+            f"adata.var_names = adata.var[{col!r}].astype(str); adata.var_names_make_unique()"
+            if col is not None
+            else "use gene symbols as var_names, or name the var column that holds them "
+            "(adata.var_names = adata.var['<column>'].astype(str)) and save the file again"
+        )
+        raise CommstInputError(
+            path,
+            f"{int(is_known.sum())} of {len(names)} genes are known human or mouse symbols "
+            f"(e.g. {_examples(unknown, 3)})",
+            fix,
+        )
     other = "mouse" if species == "human" else "human"
-    wrong = mouse_like if species == "human" else human_like
+    own = names.isin(known[species])
+    wrong = names.isin(known[other]) & ~own
     if wrong.mean() > 0.5:
         raise CommstInputError(
             path,
@@ -509,22 +573,30 @@ def check_shared_genes(
     spatial_path: PathLike,
     reference_path: PathLike,
     *,
+    warn_below: int | None = None,
     spatial_genes: Sequence[str] | None = None,
     reference_genes: Sequence[str] | None = None,
-) -> None:
-    """Check that spatial data and reference share enough genes.
+) -> bool:
+    """Check that spatial data and reference share enough input genes.
 
     Parameters
     ----------
     n_shared
-        Number of genes measured in both.
+        Number of input genes (measured in both, not imputed).
     min_shared
-        Fewest shared genes the model needs.
+        Hard floor (``preprocess.min_shared_genes_hard``): fewer make imputation meaningless.
     spatial_path, reference_path
         The two files.
+    warn_below
+        Warning level (``preprocess.min_shared_genes``): fewer give a warning that the result is
+        weaker, not an error (imaging panels of 20–150 genes are a main use case).
     spatial_genes, reference_genes
-        Optional gene names of both; when given, the message says whether the sets would
+        Optional gene names of both; when given, the error says whether the sets would
         overlap ignoring case (species or symbol-case mismatch) and shows examples.
+
+    Returns
+    -------
+    Whether a warning was logged.
 
     Raises
     ------
@@ -532,11 +604,26 @@ def check_shared_genes(
         Fewer than ``min_shared`` shared genes.
     """
     if n_shared >= min_shared:
-        return
+        if warn_below is not None and n_shared < warn_below:
+            logger.warning(
+                "%s and %s share only %d input genes (fewer than preprocess.min_shared_genes = %d): "
+                "spots are matched to reference cells on few genes, so the imputation is less reliable; "
+                "a reference and a panel sharing more genes give stronger results",
+                spatial_path,
+                reference_path,
+                n_shared,
+                warn_below,
+            )
+            return True
+        return False
     problem = (
-        f"spatial data and reference share only {n_shared} genes (at least {min_shared} needed)"
+        f"spatial data and reference share only {n_shared} input genes (at least {min_shared} needed, "
+        "preprocess.min_shared_genes_hard)"
     )
-    fix = "use a reference of the same species measured on a comparable gene panel, or lower preprocess.min_shared_genes"
+    fix = (
+        "use a reference of the same species measured on a comparable gene panel, or lower "
+        "preprocess.min_shared_genes_hard if you know the shared genes suffice"
+    )
     if spatial_genes is not None and reference_genes is not None:
         sp_upper = {str(g).upper() for g in spatial_genes}
         ref_upper = {str(g).upper() for g in reference_genes}
@@ -552,6 +639,97 @@ def check_shared_genes(
                 "mouse capitalised) or map one to the other's orthologs"
             )
     raise CommstInputError((spatial_path, reference_path), problem, fix)
+
+
+#: Fewest spots left after QC: spatial neighbour graphs, Moran's R and the matched labels of
+#: fewer spots mean nothing.
+MIN_SPOTS = 10
+
+
+def check_after_qc(
+    adata: AnnData,
+    path: PathLike,
+    *,
+    n_before: int,
+    what: str,
+    minimum: int,
+    qc_key: str,
+) -> None:
+    """Re-check what QC left of a dataset: enough spots/cells to work with.
+
+    Parameters
+    ----------
+    adata
+        The data after QC.
+    path
+        File it was read from.
+    n_before
+        Observations before QC.
+    what
+        ``"spots"`` or ``"reference cells"``.
+    minimum
+        Fewest observations needed.
+    qc_key
+        The config key of the QC threshold (named in the fix).
+
+    Raises
+    ------
+    CommstInputError
+        Fewer than ``minimum`` observations left.
+    """
+    if adata.n_obs >= minimum:
+        return
+    removed = n_before - adata.n_obs
+    raise CommstInputError(
+        path,
+        f"only {adata.n_obs} {what} left after QC ({removed} of {n_before} removed with fewer counts "
+        f"than {qc_key}); at least {minimum} are needed",
+        f"check that the file holds the whole section/reference with raw counts, use smaller bins "
+        f"(stereo_gem bin_size) if this is binned data, or lower {qc_key}",
+    )
+
+
+def neighbour_setting(config: dict[str, Any]) -> tuple[int | None, str | None]:
+    """Neighbours per spot of the configured imputation and its config key.
+
+    ``impute.knn.k`` for ``knn``, ``model.k_neighbours`` for ``commst``, ``(None, None)`` for
+    other methods (they have no such setting).
+    """
+    method = config.get("impute", {}).get("method", "knn")
+    if method == "knn":
+        return config.get("impute", {}).get("knn", {}).get("k"), "impute.knn.k"
+    if method == "commst":
+        return config.get("model", {}).get("k_neighbours"), "model.k_neighbours"
+    return None, None
+
+
+def check_neighbours(k: int, n_cells: int, *, key: str, path: PathLike) -> None:
+    """Check that a spot can have ``k`` distinct reference neighbours.
+
+    Parameters
+    ----------
+    k
+        Neighbours per spot (``impute.knn.k`` or ``model.k_neighbours``).
+    n_cells
+        Reference cells after QC.
+    key
+        The config key of ``k`` (named in the message).
+    path
+        The reference file.
+
+    Raises
+    ------
+    CommstInputError
+        ``k`` is not smaller than ``n_cells``: every spot would average (nearly) the whole reference.
+    """
+    if k < n_cells:
+        return
+    raise CommstInputError(
+        path,
+        f"{key} = {k} but the reference has only {n_cells} cells after QC, so every spot would "
+        "average the whole reference",
+        f"set {key} to fewer than {n_cells} (e.g. {max(1, n_cells // 5)}) or use a larger reference",
+    )
 
 
 # --------------------------------------------------------------------------- memory
@@ -586,7 +764,17 @@ MEMORY_METHODS = ("knn", "commst")
 def _matrix_bytes(mat: Any) -> int:
     if sparse.issparse(mat):
         return int(sum(a.nbytes for a in (mat.data, mat.indices, mat.indptr)))
+    if isinstance(mat, pd.DataFrame):
+        return int(sum(np.asarray(mat[c]).nbytes for c in mat.columns))
     return int(np.asarray(mat).nbytes)
+
+
+def _stored_matrices(adata: AnnData) -> list[Any]:
+    """Every matrix reading the file holds: X, layers, obsm, obsp and .raw's X."""
+    mats = [adata.X, *adata.layers.values(), *adata.obsm.values(), *adata.obsp.values()]
+    if adata.raw is not None:
+        mats.append(adata.raw.X)
+    return [m for m in mats if m is not None]
 
 
 @dataclass(frozen=True)
@@ -600,7 +788,8 @@ class DataSize:
     nnz
         Non-zero counts (of ``layers['counts']`` when present, else ``X``).
     stored_bytes
-        Memory the matrices of the file take once read (``X`` and every layer, as stored).
+        Memory the matrices of the file take once read, as stored: ``X``, every layer, every
+        ``obsm`` and ``obsp`` entry and ``.raw``'s matrix.
     var_names
         Gene names, when known (they give the shared genes and the LR targets exactly).
     """
@@ -631,36 +820,57 @@ class DataSize:
             nnz = int(counts.nnz)
         else:
             nnz = int(np.count_nonzero(counts))
-        mats = [m for m in (adata.X, *adata.layers.values()) if m is not None]
         return cls(
             adata.n_obs,
             adata.n_vars,
             nnz,
-            sum(_matrix_bytes(m) for m in mats),
+            sum(_matrix_bytes(m) for m in _stored_matrices(adata)),
             tuple(map(str, adata.var_names)),
         )
 
 
-def _h5_matrix_size(elem: Any) -> tuple[tuple[int, int], int, int]:
-    """(shape, nnz, bytes in memory) of an h5ad matrix element, from metadata only."""
+#: Most entries of a dense matrix read to estimate its share of non-zeros (4 MiB of float32).
+_DENSE_SAMPLE = 2**20
+
+
+def _h5_matrix_size(elem: Any) -> tuple[tuple[int, ...], int, int]:
+    """(shape, nnz, bytes in memory) of an h5ad matrix element, from metadata and a small sample."""
     import h5py
 
-    if isinstance(elem, h5py.Group):  # sparse (csr/csc): data, indices, indptr
-        shape = tuple(int(x) for x in elem.attrs["shape"])
-        data, indices, indptr = elem["data"], elem["indices"], elem["indptr"]
-        nnz = int(data.shape[0])
-        nbytes = nnz * (data.dtype.itemsize + indices.dtype.itemsize)
-        nbytes += int(indptr.shape[0]) * indptr.dtype.itemsize
-        return (shape[0], shape[1]), nnz, nbytes
+    if isinstance(elem, h5py.Group):
+        if "data" in elem and "indptr" in elem:  # sparse (csr/csc): data, indices, indptr
+            shape = tuple(int(x) for x in elem.attrs["shape"])
+            data, indices, indptr = elem["data"], elem["indices"], elem["indptr"]
+            nnz = int(data.shape[0])
+            nbytes = nnz * (data.dtype.itemsize + indices.dtype.itemsize)
+            nbytes += int(indptr.shape[0]) * indptr.dtype.itemsize
+            return shape, nnz, nbytes
+        # a data frame (obsm) or other group: the bytes of its datasets, no non-zero count
+        sizes: list[int] = []
+        elem.visititems(
+            lambda _, obj: sizes.append(int(np.prod(obj.shape)) * obj.dtype.itemsize)
+            if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "biuf"
+            else None
+        )
+        return (), 0, sum(sizes)
     shape = tuple(int(x) for x in elem.shape)
     nbytes = int(np.prod(shape)) * elem.dtype.itemsize
-    rows = elem[: min(shape[0], 1000)] if shape[0] else np.zeros((0, 0))
-    nnz = round(np.count_nonzero(rows) / max(rows.shape[0], 1) * shape[0])
-    return (shape[0], shape[1]), nnz, nbytes
+    if len(shape) != 2 or not shape[0] or not shape[1]:
+        return shape, int(np.prod(shape)), nbytes
+    # a bounded block of rows (all of them for small matrices): never loads the matrix
+    n_cols = min(shape[1], _DENSE_SAMPLE)
+    n_rows = max(1, min(shape[0], _DENSE_SAMPLE // n_cols))
+    block = elem[:n_rows, :n_cols]
+    nnz = round(np.count_nonzero(block) / block.size * shape[0] * shape[1])
+    return shape, nnz, nbytes
 
 
 def peek_size(path: PathLike, spatial_format: str = "h5ad") -> DataSize | None:
     """Size of an input read from its metadata, without loading the matrix.
+
+    Reads the shapes, dtypes and non-zero counts of ``X``, every layer, ``obsm``, ``obsp`` and
+    ``.raw`` from the HDF5 metadata, the gene names, and for a dense matrix a block of at most
+    2²⁰ entries to estimate its share of non-zeros: a few MB whatever the file holds.
 
     Parameters
     ----------
@@ -683,10 +893,14 @@ def peek_size(path: PathLike, spatial_format: str = "h5ad") -> DataSize | None:
 
         with h5py.File(path, "r") as f:
             elems = {"X": f["X"]} if "X" in f else {}
-            if "layers" in f:
-                elems.update({f"layers/{k}": f["layers"][k] for k in f["layers"]})
+            for group in ("layers", "obsm", "obsp"):
+                if group in f:
+                    elems.update({f"{group}/{k}": f[group][k] for k in f[group]})
+            if "raw" in f and "X" in f["raw"]:
+                elems["raw/X"] = f["raw"]["X"]
             sizes = {k: _h5_matrix_size(v) for k, v in elems.items()}
-            var_names = tuple(map(str, read_elem(f["var"]).index))
+            var = f["var"]
+            var_names = tuple(map(str, read_elem(var[var.attrs["_index"]])))
             obs = f["obs"]
             n_obs = int(obs[obs.attrs["_index"]].shape[0])
     except Exception as err:  # noqa: BLE001 - unreadable files are the reader's to report
@@ -1101,13 +1315,14 @@ def validate_reference(
     path: PathLike,
     *,
     species: str,
-    min_cells: int,
+    min_cells: int | None = None,
     cell_type_key: str = "cell_type",
     allow_non_integer: bool = False,
 ) -> np.ndarray:
     """Run every check that applies to a single-cell reference.
 
-    Names, emptiness, counts, cell types and gene symbols, in that order.
+    Names, emptiness, counts, cell types and gene symbols, in that order. Rare cell types
+    (``min_cells``) are only warned about; :func:`commst.pp.prepare` judges them after QC.
 
     Returns
     -------

@@ -7,6 +7,7 @@ rule ccc_spatial:
         celltype=expand(
             "results/{{sample}}/ccc/{method}.tsv", method=get_celltype_methods()
         ),
+        warnings="results/{sample}/ccc/warnings.tsv",
     log:
         "logs/{sample}/ccc_spatial.log",
     benchmark:
@@ -30,10 +31,11 @@ rule ccc_reference:
         reference="results/{sample}/prepared/reference.h5ad",
         lr=get_lr_resource,
     output:
-        expand(
+        tables=expand(
             "results/{{sample}}/ccc/reference_{method}.tsv",
             method=get_celltype_methods(),
         ),
+        warnings="results/{sample}/ccc/reference_warnings.tsv",
     log:
         "logs/{sample}/ccc_reference.log",
     benchmark:

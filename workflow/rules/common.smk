@@ -1,6 +1,9 @@
+import re
+import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from snakemake.utils import validate
 
 try:
@@ -14,6 +17,64 @@ except WorkflowError as err:
     ) from None
 
 
+def canonical(value):
+    """``value`` with every dict's keys sorted, recursively.
+
+    Snakemake's params rerun trigger compares ``repr`` of each param, and a dict's repr
+    follows its key order: sorting the config once means re-ordering keys in a config file
+    reruns nothing.
+    """
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
+for _key in sorted(config):
+    config[_key] = canonical(config.pop(_key))
+
+
+def check_config_relations(config):
+    """What the schema cannot say: relations between keys (single ranges are in the schema)."""
+    model = config["model"]
+    if model["pretrain_epochs"] >= model["epochs"]:
+        raise WorkflowError(
+            f"config {', '.join(map(str, workflow.configfiles)) or '(command line)'}: "
+            f"model.pretrain_epochs ({model['pretrain_epochs']}) must be smaller than model.epochs "
+            f"({model['epochs']}), or the model never trains on the spots.\n"
+            "Fix: lower model.pretrain_epochs or raise model.epochs."
+        )
+
+
+check_config_relations(config)
+
+
+def _sheet_error(sheet_path, problem, fix):
+    return WorkflowError(f"sample sheet {sheet_path}: {problem}.\nFix: {fix}.")
+
+
+def validate_sheet_rows(sheet, sheet_path, schema):
+    """Check each row against the sample-sheet schema; the error names the row, sample and column."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    for number, (_, row) in enumerate(sheet.iterrows(), start=1):
+        record = {k: v for k, v in row.items() if not pd.isna(v)}
+        error = next(iter(sorted(validator.iter_errors(record), key=lambda e: list(e.path))), None)
+        if error is None:
+            continue
+        column = error.path[0] if error.path else None
+        where = f"row {number} (sample {row.get('sample')!r})" + (f", column {column!r}" if column else "")
+        described = schema["properties"].get(column, {}).get("description") if column else None
+        raise _sheet_error(
+            sheet_path,
+            f"{where}: {error.message}",
+            (f"set {column!r} to a valid value ({described.strip()})" if described else "fill in the row")
+            + "; every column and its allowed values are in workflow/schemas/samples.schema.yaml",
+        )
+
+
 def read_sample_sheet(path):
     """Read and validate the sample sheet; relative paths resolve against its folder."""
     sheet_path = Path(path)
@@ -22,25 +83,35 @@ def read_sample_sheet(path):
             f"sample sheet {sheet_path}: file not found. Set `samples:` in the config to a "
             "tab-separated sheet (see config/samples.tsv)."
         )
+    # utf-8-sig: a sheet saved by Excel as "CSV UTF-8" starts with a byte-order mark
     sheet = pd.read_csv(
-        sheet_path, sep="\t", dtype={"sample": str}, comment="#", skip_blank_lines=True
+        sheet_path,
+        sep="\t",
+        dtype={"sample": str},
+        comment="#",
+        skip_blank_lines=True,
+        encoding="utf-8-sig",
     )
-    unknown = sorted(
-        set(sheet.columns)
-        - set(load_schema_properties("../schemas/samples.schema.yaml"))
-    )
+    schema = load_schema("../schemas/samples.schema.yaml")
+    unknown = sorted(set(sheet.columns) - set(schema["properties"]))
     if unknown:
         raise WorkflowError(
             f"sample sheet {sheet_path}: unknown column(s) {unknown}. Allowed columns are "
             f"listed in workflow/schemas/samples.schema.yaml."
+        )
+    if sheet.empty:
+        raise _sheet_error(
+            sheet_path,
+            "has no samples (a header but no rows)",
+            "add one tab-separated row per sample below the header (see config/samples.tsv)",
         )
     duplicated = sorted(sheet["sample"][sheet["sample"].duplicated()].unique())
     if duplicated:
         raise WorkflowError(
             f"sample sheet {sheet_path}: duplicated sample name(s) {duplicated}; each row needs a unique `sample`."
         )
+    validate_sheet_rows(sheet, sheet_path, schema)
     sheet = sheet.set_index("sample", drop=False)
-    validate(sheet, schema="../schemas/samples.schema.yaml")
     base = sheet_path.resolve().parent
     for column in ("reference", "spatial", "spatial_coords"):
         if column in sheet:
@@ -59,11 +130,9 @@ def read_sample_sheet(path):
     return sheet
 
 
-def load_schema_properties(schema):
-    import yaml
-
+def load_schema(schema):
     with open(Path(workflow.current_basedir) / schema) as handle:
-        return yaml.safe_load(handle)["properties"]
+        return yaml.safe_load(handle)
 
 
 samples = read_sample_sheet(config["samples"])
@@ -74,8 +143,22 @@ wildcard_constraints:
     species="human|mouse",
 
 
+onstart:
+    # temporary files of jobs killed in an earlier run (outputs are written atomically)
+    sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+    from commst._utils import remove_stale_parts
+
+    for part in remove_stale_parts("results", config["priors"]["download_dir"]):
+        print(f"removed {part}, left by a job killed in an earlier run", file=sys.stderr)
+
+
 def get_sample(wildcards):
     return samples.loc[wildcards.sample]
+
+
+def get_sample_params(wildcards):
+    """The sample's sheet row as a param (sorted keys: column order reruns nothing)."""
+    return canonical(get_sample(wildcards).to_dict())
 
 
 def get_species(wildcards):
@@ -128,9 +211,32 @@ def get_impute_inputs(wildcards):
     return inputs
 
 
+#: torch CPU threads of rules train and impute (method commst) when model.num_threads is null.
+#: Fixed rather than the job's share of --cores: the thread count changes float rounding in
+#: training, so a fixed count gives the same bytes whatever --cores is.
+TORCH_THREADS = 2
+
+
+def torch_threads():
+    return config["model"]["num_threads"] or TORCH_THREADS
+
+
 def impute_params():
     method = config["impute"]["method"]
     return config["impute"].get(method, {})
+
+
+def impute_provenance():
+    """The config sections an imputed file depends on, recorded in its uns['commst']['config']."""
+    sections = {
+        "lr_resource": config["lr_resource"],
+        "impute": config["impute"],
+        # max_memory_gb only sets preprocess's memory check
+        "preprocess": {k: v for k, v in config["preprocess"].items() if k != "max_memory_gb"},
+    }
+    if config["impute"]["method"] == "commst":
+        sections["model"] = config["model"]
+    return sections
 
 
 def get_celltype_methods():
@@ -140,6 +246,32 @@ def get_celltype_methods():
 
 def priors_download_path(species, name):
     return f"{config['priors']['download_dir']}/{species}/{name}"
+
+
+def get_download_hashes(species):
+    """Configured SHA-256 of the official files of ``species``, keyed like the download rules' outputs."""
+    if config["priors"]["source"] != "download":
+        return {"string": {}, "nichenet": {}}
+    string = config["priors"]["string"][species]
+    return {
+        "string": {"links": string["links_sha256"], "info": string["info_sha256"]},
+        "nichenet": {"rds": config["priors"]["nichenet"][species]["sha256"]},
+    }
+
+
+def check_download_hashes():
+    """With priors: source: download, stop before any transfer when a file's SHA-256 is empty."""
+    if config["priors"]["source"] != "download":
+        return
+    sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+    from commst.priors.download import missing_hashes, missing_hashes_message
+
+    missing = missing_hashes(config["priors"], sorted(set(samples["species"])))
+    if missing:
+        raise WorkflowError(
+            f"config {', '.join(map(str, workflow.configfiles)) or '(command line)'}: "
+            + missing_hashes_message(missing)
+        )
 
 
 def get_string_inputs(wildcards):
@@ -166,3 +298,6 @@ def get_priors(wildcards):
         "ligand_target": f"results/priors/{species}/ligand_target.npz",
         "priors_manifest": f"results/priors/{species}/manifest.json",
     }
+
+
+check_download_hashes()

@@ -13,10 +13,11 @@ rule impute:
     resources:
         mem_mb=lambda wc, input, attempt: max(4000, 10 * input.size_mb) * attempt,
         runtime=60,
+    # only the config this job uses: editing report:, ccc: or benchmark: reruns nothing here
     params:
         method=config["impute"]["method"],
         seed=config["impute"]["seed"],
         method_params=impute_params(),
-        config=config,
+        provenance=impute_provenance(),
     script:
         "../../scripts/impute.py"

@@ -5,6 +5,7 @@ rule preprocess:
         spatial="results/{sample}/prepared/spatial.h5ad",
         reference="results/{sample}/prepared/reference.h5ad",
         genes="results/{sample}/prepared/genes.json",
+        warnings="results/{sample}/prepared/warnings.tsv",
     log:
         "logs/{sample}/preprocess.log",
     benchmark:
@@ -16,7 +17,7 @@ rule preprocess:
         mem_mb=lambda wc, input, attempt: max(4000, 20 * input.size_mb) * attempt,
         runtime=30,
     params:
-        sample=lambda wc: get_sample(wc).to_dict(),
+        sample=get_sample_params,
         # max_memory_gb only sets the memory check (the script reads it from the config):
         # leaving it out of params keeps a change of it from rerunning the job
         preprocess={

@@ -4,6 +4,11 @@ rule report_figures:
         bivariate="results/{sample}/ccc/bivariate.tsv",
         spatial_celltype="results/{sample}/ccc/rank_aggregate.tsv",
         reference_celltype="results/{sample}/ccc/reference_rank_aggregate.tsv",
+        warnings=[
+            "results/{sample}/prepared/warnings.tsv",
+            "results/{sample}/ccc/warnings.tsv",
+            "results/{sample}/ccc/reference_warnings.tsv",
+        ],
     output:
         spatial=report(
             "results/{sample}/report/spatial_lr_genes.png",
@@ -16,6 +21,12 @@ rule report_figures:
             caption="../report/top_interactions.rst",
             category="Communication",
             labels={"sample": "{sample}", "figure": "top interactions"},
+        ),
+        warnings=report(
+            "results/{sample}/report/warnings.tsv",
+            caption="../report/warnings.rst",
+            category="Warnings",
+            labels={"sample": "{sample}", "table": "warnings"},
         ),
     log:
         "logs/{sample}/report_figures.log",

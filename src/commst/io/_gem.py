@@ -32,7 +32,8 @@ def _is_gzip(path: Path) -> bool:
 
 
 def _open_text(path: Path) -> IO[str]:
-    return gzip.open(path, "rt") if _is_gzip(path) else path.open("rt")
+    # utf-8-sig: a byte-order mark (Excel, some exporters) is not part of the first line
+    return gzip.open(path, "rt", encoding="utf-8-sig") if _is_gzip(path) else path.open("rt", encoding="utf-8-sig")
 
 
 def _read_preamble(path: Path) -> tuple[dict[str, str], int, list[str]]:
@@ -131,6 +132,7 @@ def read_stereo_gem(
             dtype={gene_col: str, "geneID": str},
             chunksize=chunksize,
             compression="gzip" if _is_gzip(path) else None,
+            encoding="utf-8-sig",
         )
         for chunk in tqdm(reader, desc=f"GEM {path.name}", unit="chunk", disable=not verbose):
             n_rows += len(chunk)

@@ -26,6 +26,10 @@ _COUNTS_FIX = "write the counts table as spots × genes with the spot id in the 
 _COORDS_FIX = "write the coordinates table with the spot id in the first column and columns x, y"
 
 
+#: Text encoding of the tables: UTF-8, with or without the byte-order mark Excel's "CSV UTF-8" writes.
+_ENCODING = "utf-8-sig"
+
+
 def _sep(path: Path) -> str:
     name = path.name.lower().removesuffix(".gz")
     return "\t" if name.endswith((".tsv", ".txt", ".tab")) else ","
@@ -33,7 +37,7 @@ def _sep(path: Path) -> str:
 
 def _read_header(path: Path, fix: str) -> list[str]:
     try:
-        head = pd.read_csv(path, sep=_sep(path), nrows=0, index_col=0)
+        head = pd.read_csv(path, sep=_sep(path), encoding=_ENCODING, nrows=0, index_col=0)
     except Exception as err:  # pandas raises many types on binary or malformed files
         raise CommstInputError(
             path, f"cannot be read as a table ({type(err).__name__}: {err})", fix
@@ -43,7 +47,7 @@ def _read_header(path: Path, fix: str) -> list[str]:
 
 def _read_coords(path: Path) -> pd.DataFrame:
     try:
-        table = pd.read_csv(path, sep=_sep(path), index_col=0)
+        table = pd.read_csv(path, sep=_sep(path), encoding=_ENCODING, index_col=0)
     except Exception as err:
         raise CommstInputError(
             path, f"cannot be read as a table ({type(err).__name__}: {err})", _COORDS_FIX
@@ -82,7 +86,7 @@ def _read_counts(path: Path, chunksize: int) -> tuple[sparse.csr_matrix, pd.Inde
     index: list[pd.Index] = []
     columns: pd.Index | None = None
     try:
-        for chunk in pd.read_csv(path, sep=_sep(path), index_col=0, chunksize=chunksize):
+        for chunk in pd.read_csv(path, sep=_sep(path), encoding=_ENCODING, index_col=0, chunksize=chunksize):
             columns = chunk.columns.astype(str)
             bad = [c for c in chunk.columns if not pd.api.types.is_numeric_dtype(chunk[c])]
             if bad:

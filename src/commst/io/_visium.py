@@ -94,9 +94,10 @@ def _read_positions(spatial_dir: Path) -> tuple[pd.DataFrame, Path]:
         if source.suffix == ".parquet":
             pos = pd.read_parquet(source)
         else:
-            with source.open() as fh:
+            # utf-8-sig: a table re-saved by Excel as "CSV UTF-8" starts with a byte-order mark
+            with source.open(encoding="utf-8-sig") as fh:
                 has_header = fh.readline().startswith("barcode")
-            pos = pd.read_csv(source, header=0 if has_header else None)
+            pos = pd.read_csv(source, header=0 if has_header else None, encoding="utf-8-sig")
             if not has_header:
                 pos.columns = POSITION_COLUMNS[: pos.shape[1]]
     except Exception as err:

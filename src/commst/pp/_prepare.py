@@ -11,7 +11,14 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
-from ..validate import CommstInputError, check_shared_genes
+from ..validate import (
+    MIN_SPOTS,
+    CommstInputError,
+    check_after_qc,
+    check_cell_types,
+    check_coordinates,
+    check_shared_genes,
+)
 from ._genes import harmonise_genes
 
 logger = logging.getLogger(__name__)
@@ -21,6 +28,8 @@ logger = logging.getLogger(__name__)
 DEFAULTS: dict[str, float | int] = {
     "min_expr_frac": 0.05,
     "min_shared_genes": 50,
+    "min_shared_genes_hard": 10,
+    "min_cells_per_type": 10,
     "min_counts_spot": 10,
     "min_counts_cell": 10,
     "target_sum": 1e4,
@@ -83,6 +92,19 @@ def _filter_low_counts(adata: ad.AnnData, min_counts: int, what: str) -> ad.AnnD
     return adata[keep].copy()
 
 
+def _check_input_counts(adata: ad.AnnData, inputs: list[str], path: str, what: str) -> None:
+    """The input genes must carry counts somewhere: all-zero input matches nothing to nothing."""
+    total = float(counts_matrix(adata[:, inputs]).sum()) if inputs else 0.0
+    if total == 0:
+        raise CommstInputError(
+            path,
+            f"the {len(inputs)} input genes (measured in both datasets) have no counts in any of the "
+            f"{adata.n_obs} {what} after QC",
+            "check that the counts matrix is the intended one (raw counts of the whole panel) and that "
+            "both files name genes the same way",
+        )
+
+
 def prepare(
     spatial: ad.AnnData,
     reference: ad.AnnData,
@@ -91,6 +113,8 @@ def prepare(
     alias_map: Mapping[str, str] | None = None,
     min_expr_frac: float = DEFAULTS["min_expr_frac"],
     min_shared_genes: int = DEFAULTS["min_shared_genes"],
+    min_shared_genes_hard: int = DEFAULTS["min_shared_genes_hard"],
+    min_cells_per_type: int = DEFAULTS["min_cells_per_type"],
     min_counts_spot: int = DEFAULTS["min_counts_spot"],
     min_counts_cell: int = DEFAULTS["min_counts_cell"],
     target_sum: float = DEFAULTS["target_sum"],
@@ -112,12 +136,21 @@ def prepare(
         An LR gene is a target when at least this share of cells of at least one cell type
         express it.
     min_shared_genes
-        Fewer input genes (shared, non-target) than this is an error
-        (:class:`commst.validate.CommstInputError` naming both files).
+        Fewer input genes (shared, non-target) than this give a warning (weaker imputation).
+    min_shared_genes_hard
+        Fewer input genes than this are an error (:class:`commst.validate.CommstInputError`
+        naming both files): imputation from so few genes is meaningless.
+    min_cells_per_type
+        Reference cell types with fewer cells (after QC) give a warning naming them; their cells
+        are kept (:func:`commst.validate.check_cell_types`).
     min_counts_spot, min_counts_cell
         Spots / cells with fewer total counts are removed.
     target_sum
         Library size for normalisation.
+
+    Everything decided here is re-checked after QC: at least
+    :data:`commst.validate.MIN_SPOTS` spots with distinct coordinates, two reference cell types,
+    one LR target, ``min_shared_genes_hard`` input genes and some counts on them in both datasets.
 
     Returns
     -------
@@ -131,9 +164,20 @@ def prepare(
     ligands, receptors = (set(g) for g in lr_genes)
     spatial_path = spatial.uns.get("commst_input", {}).get("path", "spatial data")
     reference_path = reference.uns.get("commst_input", {}).get("path", "reference")
+    n_spots, n_cells = spatial.n_obs, reference.n_obs
     spatial = _filter_low_counts(harmonise_genes(spatial, alias_map), min_counts_spot, "spots")
+    check_after_qc(spatial, spatial_path, n_before=n_spots, what="spots", minimum=MIN_SPOTS, qc_key="preprocess.min_counts_spot")
+    check_coordinates(spatial, spatial_path)
     reference = _filter_low_counts(harmonise_genes(reference, alias_map), min_counts_cell, "reference cells")
+    check_after_qc(reference, reference_path, n_before=n_cells, what="reference cells", minimum=2, qc_key="preprocess.min_counts_cell")
     reference.obs["cell_type"] = reference.obs["cell_type"].astype(str).astype("category")
+    check_cell_types(
+        reference,
+        reference_path,
+        "cell_type",
+        min_cells_per_type,
+        note=f" after QC ({n_cells - reference.n_obs} cells with fewer than preprocess.min_counts_cell counts removed)",
+    )
 
     targets = select_lr_targets(reference, ligands | receptors, min_expr_frac=min_expr_frac)
     if not targets:
@@ -149,12 +193,15 @@ def prepare(
     inputs = [g for g in shared if g not in target_set]
     check_shared_genes(
         len(inputs),
-        min_shared_genes,
+        min_shared_genes_hard,
         spatial_path,
         reference_path,
+        warn_below=min_shared_genes,
         spatial_genes=list(spatial.var_names),
         reference_genes=list(reference.var_names),
     )
+    _check_input_counts(spatial, inputs, spatial_path, "spots")
+    _check_input_counts(reference, inputs, reference_path, "reference cells")
     reference = reference[:, [g for g in reference.var_names if g in set(shared) | target_set]].copy()
 
     genes = {

@@ -23,7 +23,7 @@ from ._artefacts import (
     write_manifest,
     write_ppi_artefact,
 )
-from ._genes import harmonise_symbols, load_alias_map, load_orthologs, ortholog_map
+from ._genes import harmonise_symbols, known_symbols, load_alias_map, load_orthologs, ortholog_map
 from ._lr import available_resources, complex_subunits, load_lr_resource, lr_genes
 from ._nichenet import (
     DEFAULT_PARAMS,
@@ -49,6 +49,7 @@ __all__ = [
     "bundled_dir",
     "complex_subunits",
     "harmonise_symbols",
+    "known_symbols",
     "ligand_target_matrix",
     "load_alias_map",
     "load_ligand_target",

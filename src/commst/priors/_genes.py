@@ -61,6 +61,29 @@ def load_alias_map(species: str) -> dict[str, str]:
     return dict(_alias_map(check_species(species)))
 
 
+@lru_cache(maxsize=2)
+def known_symbols(species: str) -> frozenset[str]:
+    """Every gene symbol of ``species`` the bundled tables know: current symbols, aliases, orthologs.
+
+    Used to tell gene symbols from other names (``GENE0``, probe ids) and one species' symbols
+    from the other's, before any guess from letter case.
+
+    Parameters
+    ----------
+    species
+        ``"human"`` or ``"mouse"``.
+
+    Returns
+    -------
+    frozenset
+        Symbols as written in NCBI gene info (:func:`load_alias_map`'s source) and in the
+        ortholog table (:func:`load_orthologs`), exact case.
+    """
+    species = check_species(species)
+    aliases = read_bundled(f"aliases_{species}.tsv.gz", dtype=str, keep_default_na=False)
+    return frozenset(aliases["alias"]) | frozenset(aliases["symbol"]) | frozenset(load_orthologs()[species])
+
+
 def harmonise_symbols(
     genes: Iterable[str], species: str, *, alias_map: Mapping[str, str] | None = None
 ) -> tuple[list[str], int]:
