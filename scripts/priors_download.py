@@ -16,9 +16,10 @@ def main(snakemake):
         fetch(
             snakemake.params.urls[key],
             dest,
-            sha256=snakemake.params.sha256.get(key) or None,
+            sha256=snakemake.params.sha256[key],
             retries=opts["retries"],
             timeout=opts["timeout"],
+            max_bytes=int(opts["max_mb"] * 2**20),
         )
 
 

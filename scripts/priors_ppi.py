@@ -8,10 +8,13 @@ sys.path.insert(
 
 from commst._utils import run_logged
 from commst.priors import write_ppi_artefact
+from commst.priors.download import verify_file
 
 
 def main(snakemake):
     p = snakemake.params
+    for key, sha256 in p.sha256.items():  # source: download; a cached file must still match the config
+        verify_file(snakemake.input[key], sha256, p.url)
     write_ppi_artefact(
         snakemake.wildcards.species,
         snakemake.output.edges,

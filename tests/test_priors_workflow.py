@@ -1,23 +1,21 @@
-"""The priors rules end to end with `priors: source: download`, against a local HTTP server.
+"""The priors rules end to end with `priors: source: download`, from local file:// URLs.
 
-Small official-format files (STRING protein.links/info, a NicheNet .rds matrix) are served on
-127.0.0.1; the workflow downloads them with checksum verification, converts them and writes the
-manifest. (The offline `bundled` path is covered by test_priors_networks.py; its full build takes
+Small official-format files (STRING protein.links/info, a NicheNet .rds matrix) are written to
+a local folder and named by file:// URLs (accepted only with ``$COMMST_ALLOW_FILE_URLS=1``, which
+these runs set; the workflow otherwise takes https:// only); the workflow downloads them with
+checksum verification, converts them and writes the manifest. (The offline `bundled` path is covered by test_priors_networks.py; its full build takes
 about a minute per species, too long for a unit test.)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import gzip
 import hashlib
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ import pytest
 import yaml
 
 import commst.priors as P
+from commst.priors.download import ENV_ALLOW_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,13 +62,8 @@ def _snakemake(work: Path, config: dict, target: str) -> subprocess.CompletedPro
         "--configfile",
         str(work / "config.yaml"),
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), ENV_ALLOW_FILE: "1"}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture()
@@ -85,13 +79,8 @@ def served(tmp_path: Path):
             "#string_protein_id\tpreferred_name\tprotein_size\tannotation\n9606.A\tTGFB1\t1\t.\n9606.B\tTGFBR2\t1\t.\n9606.C\tCTGF\t1\t.\n"
         )
     _write_rds(www / "lt.rds", np.array([[0.3, 0.0], [0.1, 0.2]]), ["SERPINE1", "CTGF"], ["TGFB1", "IFNG"])
-    handler = functools.partial(_QuietHandler, directory=str(www))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in www.iterdir()}
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", sha
-    httpd.shutdown()
-    httpd.server_close()
+    return www.as_uri(), sha
 
 
 def test_download_rules_end_to_end(served, tmp_path: Path) -> None:
@@ -141,6 +130,16 @@ def test_download_rules_end_to_end(served, tmp_path: Path) -> None:
         assert (work / f"logs/priors/human/{name}.log").is_file()
         assert (work / f"benchmarks/priors/human/{name}.tsv").is_file()
 
+    # a cached download that changed since is not used: the rule reading it re-checks its sha256
+    links = work / "downloads/human/string_links.txt.gz"
+    with gzip.open(links, "wt") as fh:
+        fh.write("protein1 protein2 combined_score\n9606.A 9606.C 990\n")
+    rerun = _snakemake(work, config, "results/priors/human/manifest.json")
+    log = (work / "logs/priors/human/ppi.log").read_text()
+    assert rerun.returncode != 0
+    assert f"the cached file {links} has sha256" in log and f"not the configured {sha['links.txt.gz']}" in log
+    assert f"delete {links}" in log
+
 
 def test_download_rule_fails_cleanly_on_checksum_mismatch(served, tmp_path: Path) -> None:
     url, _ = served
@@ -155,6 +154,8 @@ def test_download_rule_fails_cleanly_on_checksum_mismatch(served, tmp_path: Path
         }
     )
     config["priors"]["nichenet"]["human"] = {"url": f"{url}/lt.rds", "sha256": "0" * 64}
+    config["priors"]["string"]["human"] = {k: "f" * 64 for k in ("links_sha256", "info_sha256")}
+    config["priors"]["string"]["human"].update(links_url=f"{url}/links.txt.gz", info_url=f"{url}/info.txt.gz")
     run = _snakemake(work, config, str(work / "downloads/human/ligand_target_matrix.rds"))
     assert run.returncode != 0
     assert "checksum mismatch" in (work / "logs/priors/human/download_nichenet.log").read_text()

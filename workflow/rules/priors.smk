@@ -48,10 +48,7 @@ rule priors_download_string:
             "links": config["priors"]["string"][wc.species]["links_url"],
             "info": config["priors"]["string"][wc.species]["info_url"],
         },
-        sha256=lambda wc: {
-            "links": config["priors"]["string"][wc.species]["links_sha256"],
-            "info": config["priors"]["string"][wc.species]["info_sha256"],
-        },
+        sha256=lambda wc: get_download_hashes(wc.species)["string"],
         download=config["priors"]["download"],
     script:
         "../../scripts/priors_download.py"
@@ -73,7 +70,7 @@ rule priors_download_nichenet:
         runtime=60,
     params:
         urls=lambda wc: {"rds": config["priors"]["nichenet"][wc.species]["url"]},
-        sha256=lambda wc: {"rds": config["priors"]["nichenet"][wc.species]["sha256"]},
+        sha256=lambda wc: get_download_hashes(wc.species)["nichenet"],
         download=config["priors"]["download"],
     script:
         "../../scripts/priors_download.py"
@@ -100,6 +97,8 @@ rule priors_ppi:
         runtime=30,
     params:
         source=config["priors"]["source"],
+        # re-checked before use: a cached download must still be the file the config names
+        sha256=lambda wc: get_download_hashes(wc.species)["string"],
         min_score=config["priors"]["string"]["min_score"],
         version=config["priors"]["string"]["version"],
         url=lambda wc: config["priors"]["string"][wc.species]["links_url"],
@@ -125,6 +124,7 @@ rule priors_ligand_target:
         runtime=30,
     params:
         source=config["priors"]["source"],
+        sha256=lambda wc: get_download_hashes(wc.species)["nichenet"],
         lr_resource=config["lr_resource"]["name"],
         builder=config["priors"]["nichenet"]["builder"],
         url=lambda wc: config["priors"]["nichenet"][wc.species]["url"],
