@@ -11,6 +11,7 @@ import anndata as ad
 
 from commst._utils import run_logged, write_h5ad
 from commst.tl import build_imputed, get_method
+from commst.validate import check_neighbours
 
 
 def main(snakemake):
@@ -19,10 +20,16 @@ def main(snakemake):
     genes = spatial.uns["commst"]["genes"]
     method = snakemake.params.method
     params = dict(snakemake.params.method_params)
+    if "k" in params:  # knn; the model's k_neighbours is checked by rule train
+        check_neighbours(params["k"], reference.n_obs, key=f"impute.{method}.k", path=snakemake.input.reference)
     if "model" in snakemake.input.keys():  # a model trained by rule train (method commst)
         from commst.model import TrainedCommST
 
         params["model"] = TrainedCommST.load(snakemake.input.model)
+        if params["model"].config.num_threads:  # the training's fixed thread count, not --cores
+            import torch
+
+            torch.set_num_threads(params["model"].config.num_threads)
     logging.getLogger("commst").info("imputing %d LR targets with %s %s", len(genes["lr_targets"]), method, sorted(params))
     result = get_method(method)(
         spatial,
@@ -36,9 +43,9 @@ def main(snakemake):
         spatial,
         result,
         method=method,
-        params=snakemake.params.config,
-        resources={"lr_resource": snakemake.params.config["lr_resource"]["name"], "lr_table": snakemake.input.lr},
-        target_sum=snakemake.params.config["preprocess"]["target_sum"],
+        params=snakemake.params.provenance,
+        resources={"lr_resource": snakemake.params.provenance["lr_resource"]["name"], "lr_table": snakemake.input.lr},
+        target_sum=snakemake.params.provenance["preprocess"]["target_sum"],
     )
     write_h5ad(imputed, snakemake.output[0])
 

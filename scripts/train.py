@@ -12,7 +12,7 @@ import pandas as pd
 from commst._utils import run_logged, write_table
 from commst.model import CommSTConfig, plot_history, train
 from commst.priors import ligand_target_matrix, ppi_graph
-from commst.validate import check_prior_file
+from commst.validate import check_neighbours, check_prior_file
 
 
 def main(snakemake):
@@ -23,8 +23,9 @@ def main(snakemake):
     targets, inputs = list(genes["lr_targets"]), list(genes["input"])
     settings = dict(snakemake.params.model)
     settings["seed"] = snakemake.params.seed
-    settings.setdefault("num_threads", snakemake.threads)
+    settings["num_threads"] = snakemake.params.num_threads  # fixed: --cores changes no byte
     config = CommSTConfig.from_dict(settings)
+    check_neighbours(config.k_neighbours, reference.n_obs, key="model.k_neighbours", path=snakemake.input.reference)
     species = snakemake.params.species
     ppi = ligand_target = None
     if config.w_ppi > 0:

@@ -26,6 +26,7 @@ rule train:
     params:
         model=config.get("model", {}),
         seed=config["impute"]["seed"],
+        num_threads=torch_threads(),
         species=lambda wc: get_species(wc),
         # not an output: Snakemake would delete it before a rerun, and resuming needs it
         checkpoint_dir=lambda wc: f"results/{wc.sample}/model/checkpoints",

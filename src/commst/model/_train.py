@@ -22,6 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 from tqdm.auto import tqdm
 
 from .._utils import atomic_path
+from ..validate import CommstInputError
 from ._config import CommSTConfig
 from ._data import TARGET_SUM, ModelData, build_model_data, encoder_input, lognorm, thin_to_library
 from ._net import CommSTNet
@@ -51,6 +52,29 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("model.device is 'cuda' but torch sees no CUDA device; set model.device to 'auto' or 'cpu'")
     return torch.device(device)
+
+
+def _to_tensors(value: Any) -> Any:
+    """numpy arrays → tensors, recursively: saved files hold only what ``weights_only=True`` loads."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return {k: _to_tensors(v) for k, v in value.items()}
+    return value
+
+
+def _to_numpy(value: Any) -> Any:
+    """Inverse of :func:`_to_tensors` for the entries that were numpy arrays."""
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    return value
+
+
+def safe_load(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
+    """``torch.load`` that runs no code: tensors and plain Python data only (``weights_only=True``)."""
+    return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def knn(query: np.ndarray, index: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -125,8 +149,8 @@ class TrainedCommST:
             "format": "commst-model-1",
             "config": self.config.to_dict(),
             "state": self.state,
-            "genes": {k: getattr(self, k) for k in ("input_genes", "targets", "decoded", "observed")},
-            "scaling": self.scaling,
+            "genes": {k: list(getattr(self, k)) for k in ("input_genes", "targets", "decoded", "observed")},
+            "scaling": _to_tensors(self.scaling),
             "history": self.history.to_dict(orient="list"),
         }
         with atomic_path(path) as tmp:
@@ -134,22 +158,39 @@ class TrainedCommST:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainedCommST:
-        """Read a model written by :meth:`save`."""
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        """Read a model written by :meth:`save` (tensors and plain data only: no code runs).
+
+        Raises
+        ------
+        CommstInputError
+            The file cannot be read safely (corrupt, truncated, or holding other objects than
+            tensors and plain data, e.g. a planted pickle) or is not a CommST model.
+        """
+        fix = "delete it and run the workflow again: rule train writes a new one"
+        try:
+            payload = safe_load(path)
+        except Exception as err:  # noqa: BLE001 - unreadable or unsafe: the same to the user
+            raise CommstInputError(
+                path, f"cannot be read as a CommST model ({type(err).__name__}: {str(err).splitlines()[0][:200]})", fix
+            ) from None
         if not isinstance(payload, dict) or payload.get("format") != "commst-model-1":
-            raise ValueError(f"{path} is not a CommST model file (written by TrainedCommST.save); retrain with rule train")
+            raise CommstInputError(path, "is not a CommST model file (written by TrainedCommST.save)", fix)
         return cls(
             config=CommSTConfig.from_dict(payload["config"]),
             state=payload["state"],
-            scaling=payload["scaling"],
+            scaling=_to_numpy(payload["scaling"]),
             history=pd.DataFrame(payload["history"]),
             **payload["genes"],
         )
 
 
 def _fingerprint(config: CommSTConfig, data: ModelData) -> str:
-    """Checksum of what a checkpoint must agree on to be resumed (not epochs/patience)."""
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("epochs", "patience", "device", "num_threads")}
+    """Checksum of what a checkpoint must agree on to be resumed: every setting but the device.
+
+    ``epochs`` and ``patience`` are included: a run resumed under other stopping rules would
+    not be the run the config describes.
+    """
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("device", "num_threads")}
     key = json.dumps(
         [settings, data.input_genes, data.decoded, data.observed, data.n_spots, data.n_cells,
          float(data.sp_lib.sum()), float(data.ref_lib.sum())],
@@ -402,7 +443,10 @@ class _Trainer:
 
     # ----- checkpoints ----------------------------------------------------------------------
     def state_dict(self, fingerprint: str) -> dict[str, Any]:
+        """Everything a resumed run needs, as tensors and plain data (``weights_only=True`` loads it)."""
+        arrays = ("nb_idx", "nb_w", "partner", "epoch_cells", "epoch_spots")
         return {
+            "format": "commst-checkpoint-1",
             "fingerprint": fingerprint,
             "epoch": self.epoch,
             "net": self.net.state_dict(),
@@ -414,11 +458,7 @@ class _Trainer:
             "best_state": self.best_state,
             "bad_epochs": self.bad_epochs,
             "stopped_early": self.stopped_early,
-            "nb_idx": self.nb_idx,
-            "nb_w": self.nb_w,
-            "partner": self.partner,
-            "epoch_cells": self.epoch_cells,
-            "epoch_spots": self.epoch_spots,
+            **{name: _to_tensors(getattr(self, name)) for name in arrays},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -432,11 +472,10 @@ class _Trainer:
         self.best_state = state["best_state"]
         self.bad_epochs = state["bad_epochs"]
         self.stopped_early = state["stopped_early"]
-        # a run that reached its epoch limit continues when resumed with a larger one
         self.done = self.stopped_early or self.epoch >= self.c.epochs
-        self.nb_idx, self.nb_w, self.partner = state["nb_idx"], state["nb_w"], state["partner"]
-        self.epoch_cells = state.get("epoch_cells", self.train_cells)
-        self.epoch_spots = state.get("epoch_spots", self.train_spots)
+        self.nb_idx, self.nb_w, self.partner = (_to_numpy(state[k]) for k in ("nb_idx", "nb_w", "partner"))
+        self.epoch_cells = _to_numpy(state["epoch_cells"])
+        self.epoch_spots = _to_numpy(state["epoch_spots"])
 
     def step_early_stopping(self, val: float) -> None:
         """Track the best weights; in the fine-tuning phase count epochs without improvement."""
@@ -450,6 +489,41 @@ class _Trainer:
         in_last_phase = self.epoch >= self.c.pretrain_epochs or self.c.pretrain_epochs >= self.c.epochs
         self.stopped_early = in_last_phase and self.bad_epochs >= self.c.patience
         self.done = self.stopped_early or self.epoch + 1 >= self.c.epochs
+
+
+def _resume(trainer: _Trainer, ckpt: Path, fingerprint: str) -> _Trainer | None:
+    """``trainer`` resumed from ``ckpt``, or ``None`` (with a warning) when it cannot be reused.
+
+    A checkpoint is reused only when it loads safely (tensors and plain data), is complete and
+    was written for the same data and settings (epochs and patience included).
+    """
+    try:
+        state = safe_load(ckpt)  # on the CPU: the RNG state must be a CPU tensor; load_state_dict moves the rest
+        if not isinstance(state, dict) or state.get("format") != "commst-checkpoint-1":
+            raise ValueError("not a CommST checkpoint")
+    except Exception as err:  # noqa: BLE001 - corrupt, truncated or unsafe: ignored alike
+        logger.warning(
+            "ignoring checkpoint %s: it cannot be read safely (%s: %s); training starts again from epoch 0",
+            ckpt, type(err).__name__, str(err).splitlines()[0][:200] if str(err) else "",
+        )
+        return None
+    if state.get("fingerprint") != fingerprint:
+        logger.warning(
+            "ignoring checkpoint %s: it was written for other data or settings (epochs, patience and "
+            "every other model setting must match); training starts again from epoch 0",
+            ckpt,
+        )
+        return None
+    try:
+        trainer.load_state_dict(state)
+    except Exception as err:  # noqa: BLE001 - an incomplete checkpoint
+        logger.warning(
+            "ignoring checkpoint %s: it is incomplete (%s: %s); training starts again from epoch 0",
+            ckpt, type(err).__name__, err,
+        )
+        return None
+    logger.info("resumed from %s after epoch %d", ckpt, trainer.epoch)
+    return trainer
 
 
 def train(
@@ -511,16 +585,14 @@ def train(
     coords = np.asarray(spatial.obsm["spatial"], dtype=np.float64) if "spatial" in spatial.obsm else None
     if c.w_nichenet > 0 and ligand_target is not None and coords is None:
         logger.warning("NicheNet term off: spatial.obsm['spatial'] is missing")
-    trainer = _Trainer(data, c, ppi=ppi, ligand_target=ligand_target, coords=coords, device=device)
+    def new_trainer() -> _Trainer:
+        return _Trainer(data, c, ppi=ppi, ligand_target=ligand_target, coords=coords, device=device)
+
+    trainer = new_trainer()
     fingerprint = _fingerprint(c, data)
     ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        if state.get("fingerprint") == fingerprint:
-            trainer.load_state_dict(state)
-            logger.info("resumed from %s after epoch %d", ckpt, trainer.epoch)
-        else:
-            logger.warning("ignoring checkpoint %s: it was written for other data or settings", ckpt)
+        trainer = _resume(trainer, ckpt, fingerprint) or new_trainer()
     logger.info("training CommST on %s: %d cells, %d spots", device, data.n_cells, data.n_spots)
     bar = tqdm(total=c.epochs, initial=trainer.epoch, disable=not progress, desc="CommST", unit="epoch")
     while not trainer.done:
