@@ -53,3 +53,90 @@ def test_reference_and_unknown_method(imputed):
     with pytest.raises(ValueError, match="unknown LIANA method"):
         celltype_communication(ref.copy(), RESOURCE, groupby="cell_type", method="magic")
     assert "rank_aggregate" in CELLTYPE_METHODS
+
+
+# ------------------------------------------------------------------------- nothing to score, failures
+
+
+def test_no_measured_lr_pair_gives_empty_tables_with_liana_columns(imputed, caplog):
+    """The real consensus resource on data without its genes: empty tables, a note, no crash.
+
+    (LIANA itself raises "Too few features from the resource were found" and lists every
+    missing gene.)
+    """
+    from commst.priors import load_lr_resource
+
+    adata, ref = imputed
+    consensus = load_lr_resource("consensus", "human")
+    with caplog.at_level("WARNING", logger="commst.ccc"):
+        local, table = spatial_bivariate(adata.copy(), consensus, n_perms=5)
+        ra = celltype_communication(ref.copy(), consensus, groupby="cell_type", n_perms=5)
+    assert local is None and table.empty and ra.empty
+    _, full = spatial_bivariate(adata.copy(), RESOURCE, n_perms=5)
+    assert list(table.columns) == list(full.columns)
+    full_ra = celltype_communication(ref.copy(), RESOURCE, groupby="cell_type", n_perms=5)
+    assert list(ra.columns) == list(full_ra.columns)
+    assert f"none of the {len(consensus)} LR pairs of the resource has all its genes" in caplog.text
+
+
+def test_liana_failure_becomes_our_message(imputed):
+    import numpy as np
+
+    from commst.ccc import CommstCCCError
+
+    adata, _ = imputed
+    broken = adata.copy()
+    broken.X[0, 0] = np.nan
+    with pytest.raises(CommstCCCError) as err:
+        spatial_bivariate(broken, RESOURCE, n_perms=5, sample="s1")
+    message = str(err.value)
+    assert message.startswith("sample 's1', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed (ValueError: ")
+    assert "non finite" in message and ". Fix: " in message and "delete it" in err.value.fix
+
+
+def test_long_third_party_messages_are_cut():
+    """LIANA's coverage error lists every missing gene; ours shows none of them."""
+    from liana.method._pipe_utils import assert_covered
+
+    from commst.ccc import CommstCCCError, liana_errors
+
+    genes = [f"GENE{i}" for i in range(1000)]
+    with pytest.raises(CommstCCCError) as err:
+        with liana_errors("ccc_reference (LIANA rank_aggregate over cell_type)", sample="osmfish"):
+            assert_covered(genes, ["OTHER"])
+    message = str(err.value)
+    assert "Too few features from the resource" in message and "[…]" in message
+    assert "GENE500" not in message and len(message) < 700
+
+
+def test_small_groups_are_left_out_with_a_warning(imputed, caplog):
+    adata, ref = imputed
+    ref = ref.copy()
+    labels = ref.obs["cell_type"].astype(str).to_numpy()
+    labels[:3] = "rare"  # three cells of a fourth type
+    ref.obs["cell_type"] = pd.Categorical(labels)
+    with caplog.at_level("WARNING", logger="commst.ccc"):
+        result = celltype_communication(ref, RESOURCE, groupby="cell_type", min_cells=5, n_perms=5)
+    assert "leaves out 1 group(s) of obs['cell_type'] with fewer than ccc.min_cells = 5 observations: rare (3)" in caplog.text
+    assert len(result) and "rare" not in set(result["source"]) | set(result["target"])
+    one = ref[ref.obs["cell_type"].isin(["type0", "rare"])].copy()
+    with caplog.at_level("WARNING", logger="commst.ccc"):
+        assert celltype_communication(one, RESOURCE, groupby="cell_type", min_cells=5, n_perms=5).empty
+    assert "fewer than 2 groups" in caplog.text
+
+
+def test_bandwidth_must_leave_spots_neighbours(imputed, caplog):
+    import numpy as np
+
+    from commst.validate import CommstInputError
+
+    adata, _ = imputed
+    with pytest.raises(CommstInputError, match=r"ccc\.bandwidth = 0\.01 .* leaves 90 of 90 spots without a spatial neighbour") as err:
+        spatial_bivariate(adata.copy(), RESOURCE, bandwidth=0.01, n_perms=5, path="imputed.h5ad")
+    assert "set ccc.bandwidth to about 1" in err.value.fix
+    outlier = adata.copy()
+    outlier.obsm["spatial"] = np.asarray(outlier.obsm["spatial"], dtype=float).copy()
+    outlier.obsm["spatial"][0] = [1000.0, 1000.0]  # one spot far from the others
+    with caplog.at_level("WARNING", logger="commst.ccc"):
+        _, table = spatial_bivariate(outlier, RESOURCE, n_perms=5)
+    assert "leaves 1 of 90 spots without a spatial neighbour" in caplog.text and len(table) == 2

@@ -104,16 +104,35 @@ def _state_equal(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _kill_after(monkeypatch, epochs: int) -> None:
+    """Make training stop with an exception after ``epochs`` epochs, as a killed job would."""
+    from commst.model import _train
+
+    run = _train._Trainer.run_epoch
+
+    def run_or_die(self):
+        if self.epoch >= epochs:
+            raise KeyboardInterrupt("killed")
+        return run(self)
+
+    monkeypatch.setattr(_train._Trainer, "run_epoch", run_or_die)
+
+
 @pytest.mark.parametrize("max_cells", [None, 64], ids=["every-cell", "subsampled-epochs"])
-def test_resume_gives_the_same_model_as_an_uninterrupted_run(prepared, tmp_path, max_cells):
+def test_resume_gives_the_same_model_as_an_uninterrupted_run(prepared, tmp_path, max_cells, monkeypatch, caplog):
     s, r = prepared
     genes = s.uns["commst"]["genes"]
     kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], progress=False)
     cfg = CommSTConfig(**{**FAST, "epochs": 6, "pretrain_epochs": 2, "patience": 100, "max_cells_per_epoch": max_cells})
     full = train(s, r, config=cfg, checkpoint_dir=tmp_path / "a", **kw)
-    first = train(s, r, config=cfg.replace(epochs=3), checkpoint_dir=tmp_path / "b", **kw)
-    assert len(first.history) == 3 and (tmp_path / "b" / "last.pt").exists()
-    resumed = train(s, r, config=cfg, checkpoint_dir=tmp_path / "b", **kw)
+    with monkeypatch.context() as m:
+        _kill_after(m, 3)
+        with pytest.raises(KeyboardInterrupt):
+            train(s, r, config=cfg, checkpoint_dir=tmp_path / "b", **kw)
+    assert (tmp_path / "b" / "last.pt").exists()
+    with caplog.at_level("INFO", logger="commst.model._train"):
+        resumed = train(s, r, config=cfg, checkpoint_dir=tmp_path / "b", **kw)
+    assert "after epoch 3" in caplog.text
     assert len(resumed.history) == 6
     assert _state_equal(full.state, resumed.state)
     pd.testing.assert_frame_equal(full.history, resumed.history)
@@ -123,6 +142,75 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(prepared, tmp_path,
     # a checkpoint of other settings is not resumed
     other = train(s, r, config=cfg.replace(seed=5, epochs=2), checkpoint_dir=tmp_path / "b", **kw)
     assert len(other.history) == 2
+
+
+@pytest.mark.parametrize("change", [{"epochs": 3}, {"patience": 50}], ids=["epochs", "patience"])
+def test_checkpoint_of_other_epochs_or_patience_is_not_reused(prepared, tmp_path, change, caplog):
+    """A run stopped under other stopping rules is not the run the config describes: start again."""
+    s, r = prepared
+    genes = s.uns["commst"]["genes"]
+    kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], progress=False)
+    cfg = CommSTConfig(**{**FAST, "epochs": 5, "pretrain_epochs": 2, "patience": 100})
+    train(s, r, config=cfg.replace(**change), checkpoint_dir=tmp_path, **kw)
+    with caplog.at_level("INFO", logger="commst.model._train"):
+        model = train(s, r, config=cfg, checkpoint_dir=tmp_path, **kw)
+    assert "ignoring checkpoint" in caplog.text and "epochs, patience" in caplog.text
+    assert "resumed from" not in caplog.text
+    fresh = train(s, r, config=cfg, **kw)
+    assert _state_equal(model.state, fresh.state) and len(model.history) == 5
+
+
+class _Planted:
+    """A pickle payload: unpickling it calls ``open(marker, 'w')``, i.e. creates a file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("damage", ["planted-pickle", "truncated", "not-a-checkpoint"])
+def test_unsafe_or_corrupt_checkpoint_is_ignored_and_runs_no_code(prepared, tmp_path, damage, caplog):
+    s, r = prepared
+    genes = s.uns["commst"]["genes"]
+    kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], progress=False)
+    cfg = CommSTConfig(**{**FAST, "epochs": 3, "pretrain_epochs": 1})
+    ckpt, marker = tmp_path / "ckpt" / "last.pt", tmp_path / "payload_ran"
+    train(s, r, config=cfg, checkpoint_dir=ckpt.parent, **kw)
+    if damage == "planted-pickle":  # what a tampered results/*/model/checkpoints/last.pt holds
+        state = torch.load(ckpt, weights_only=True)
+        torch.save({**state, "epoch": 1, "history": state["history"][:1], "extra": _Planted(marker)}, ckpt)
+    elif damage == "truncated":
+        ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    else:
+        torch.save({"weights": torch.zeros(2)}, ckpt)
+    with caplog.at_level("WARNING", logger="commst.model._train"):
+        model = train(s, r, config=cfg, checkpoint_dir=ckpt.parent, **kw)
+    assert not marker.exists(), "loading the checkpoint ran the planted code"
+    assert f"ignoring checkpoint {ckpt}" in caplog.text and "training starts again from epoch 0" in caplog.text
+    assert _state_equal(model.state, train(s, r, config=cfg, **kw).state) and len(model.history) == 3
+
+
+def test_planted_model_file_is_refused_and_runs_no_code(trained, tmp_path):
+    from commst.validate import CommstInputError
+
+    path, marker = tmp_path / "commst.pt", tmp_path / "payload_ran"
+    trained.save(path)
+    payload = torch.load(path, weights_only=True)  # a saved model holds only tensors and plain data
+    torch.save({**payload, "scaling": _Planted(marker)}, path)
+    with pytest.raises(CommstInputError, match="cannot be read as a CommST model") as err:
+        TrainedCommST.load(path)
+    assert not marker.exists() and "rule train writes a new one" in err.value.fix
+
+
+def test_no_unsafe_torch_load_in_the_package():
+    """Every torch.load of the package goes through safe_load (weights_only=True)."""
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "commst"
+    calls = [(p.name, line) for p in src.rglob("*.py") for line in p.read_text().splitlines() if "torch.load(" in line]
+    assert calls == [("_train.py", "    return torch.load(path, map_location=map_location, weights_only=True)")]
 
 
 def test_epochs_beyond_the_cap_work_on_a_fresh_draw_of_cells_and_spots(prepared):
@@ -177,7 +265,7 @@ def test_same_seed_same_result_and_save_load_roundtrip(prepared, trained, tmp_pa
     fig = plot_history(trained.history, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG" and len(fig.axes) == 2
     (tmp_path / "bad.pt").write_bytes(b"not a model")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="cannot be read as a CommST model"):
         TrainedCommST.load(tmp_path / "bad.pt")
 
 

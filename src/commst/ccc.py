@@ -49,7 +49,7 @@ class CommstCCCError(RuntimeError):
 def _short(message: str) -> str:
     """A third-party message fit to quote: first line, long lists cut, at most 300 characters."""
     first = str(message).strip().splitlines()[0] if str(message).strip() else ""
-    first = _LIST.sub("[…]", first)
+    first = _LIST.sub("[…]", first).rstrip(". ")
     return first if len(first) <= _MAX_MESSAGE else first[: _MAX_MESSAGE - 1] + "…"
 
 
