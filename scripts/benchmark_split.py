@@ -9,7 +9,7 @@ import pandas as pd
 
 from commst._utils import run_logged, write_h5ad
 from commst.benchmark.data import get_counts, split_spatial
-from commst.pp import prepare
+from commst.pp import DEFAULTS, prepare
 from commst.priors import load_alias_map, lr_genes
 from commst.validate import CommstInputError
 
@@ -28,10 +28,7 @@ def main(snakemake):
     reference, spatial = split_spatial(
         data, cell_type_key=key, fraction=split.get("fraction", 0.5), seed=split.get("seed", 0)
     )
-    options = {
-        k: v for k, v in snakemake.params.preprocess.items()
-        if k in ("min_expr_frac", "min_shared_genes", "min_counts_spot", "min_counts_cell", "target_sum")
-    }
+    options = {k: v for k, v in snakemake.params.preprocess.items() if k in DEFAULTS}  # prepare()'s options
     lr = pd.read_csv(snakemake.input.lr, sep="\t")
     truth_types = spatial.obs["cell_type"].copy()
     spatial, reference = prepare(

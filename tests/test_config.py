@@ -82,6 +82,13 @@ def test_config_yaml_values_equal_schema_defaults():
         ({"ccc": {"celltype_method": "nonsense"}}, "nonsense"),
         ({"unknown_section": {}}, "unknown_section"),
         ({"impute": {"knn": {"k": 0}}}, "0"),
+        ({"impute": {"seed": -1}}, "-1 is less than the minimum of 0"),
+        ({"model": {"val_fraction": 0.5}}, "0.5 is greater than or equal to the maximum of 0.5"),
+        ({"model": {"batch_size": 1}}, "1 is less than the minimum of 2"),
+        ({"ccc": {"cutoff": 1.0}}, "1.0 is greater than or equal to the maximum of 1"),
+        ({"benchmark": {"thinning": {"seeds": [0, -2]}}}, "-2 is less than the minimum of 0"),
+        ({"priors": {"nichenet": {"human": {"sha256": "abc"}}}}, "'abc' does not match"),
+        ({"preprocess": {"min_shared_genes_hard": 0}}, "0 is less than the minimum of 1"),
     ],
 )
 def test_bad_config_is_rejected_with_the_offending_value(change, expected):
@@ -89,6 +96,25 @@ def test_bad_config_is_rejected_with_the_offending_value(change, expected):
     with pytest.raises(WorkflowError) as err:
         validate(config, str(CONFIG_SCHEMA), set_default=True)
     assert expected in str(err.value)
+
+
+def test_every_numeric_setting_has_a_range():
+    """No numeric key without at least a lower bound (seeds, counts, sizes, weights, fractions)."""
+    schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
+    unbounded = []
+
+    def walk(spec, path):
+        types = spec.get("type") if isinstance(spec.get("type"), list) else [spec.get("type")]
+        if {"integer", "number"} & set(types) and not {"minimum", "exclusiveMinimum"} & set(spec):
+            unbounded.append(path)
+        for key, sub in spec.get("properties", {}).items():
+            walk(sub, f"{path}.{key}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(spec.get(key), dict):
+                walk(spec[key], f"{path}[]")
+
+    walk(schema, "config")
+    assert unbounded == []
 
 
 def _sheet(**overrides):
@@ -153,6 +179,17 @@ def test_workflow_rejects_duplicate_samples_missing_paths_and_unknown_columns(tm
     extra = HEADER.rstrip("\n") + "\tcolour\n" + row.rstrip("\n") + "\tblue\n"
     result = _dry_run(tmp_path, extra)
     assert result.returncode != 0 and "colour" in result.stderr + result.stdout
+
+
+def test_sheet_saved_by_excel_with_a_byte_order_mark_is_read(tmp_path):
+    row = DEMO_ROW.format(name="bom", repo=REPO)
+    (tmp_path / "samples.tsv").write_bytes(b"\xef\xbb\xbf" + (HEADER + row).encode())
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", f"samples={tmp_path / 'samples.tsv'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "results/bom/imputed.h5ad" in result.stdout
 
 
 def test_relative_paths_resolve_against_the_sheet_folder(tmp_path):

@@ -480,3 +480,35 @@ def test_read_reference_unknown_key() -> None:
     with pytest.raises(CommstInputError, match="has no obs column 'cell_type'.*annotation") as err:
         read_reference(DATA / "lymph_ref.h5ad", "cell_type")
     assert "cell_type_key" in err.value.fix
+
+
+# ------------------------------------------------------------------ byte-order marks (Excel "CSV UTF-8")
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("which", ["visium", "visium_v1"])
+def test_visium_positions_with_a_byte_order_mark(tmp_path: Path, which: str) -> None:
+    """Positions re-saved by Excel start with a BOM; with a header (v2) or without (v1) they read the same."""
+    outs = _copy_outs(tmp_path, which)
+    pos_file = next((outs / "spatial").glob("tissue_positions*.csv"))
+    pos_file.write_bytes(BOM + pos_file.read_bytes())
+    ref = read_visium(DATA / which / "outs")
+    adata = read_visium(outs)
+    assert adata.n_obs == ref.n_obs == 60
+    np.testing.assert_array_equal(adata.obsm["spatial"], ref.obsm["spatial"])
+
+
+def test_gem_and_csv_tables_with_a_byte_order_mark(tmp_path: Path) -> None:
+    gem = tmp_path / "bom.gem"
+    gem.write_bytes(BOM + gzip.decompress((DATA / "lymph_sp.gem.gz").read_bytes()))
+    ref = read_stereo_gem(DATA / "lymph_sp.gem.gz", BIN_SIZE, verbose=False)
+    adata = read_stereo_gem(gem, BIN_SIZE, verbose=False)
+    assert adata.uns["commst_input"]["header"] == ref.uns["commst_input"]["header"]
+    np.testing.assert_array_equal(_dense(adata.X), _dense(ref.X))
+    counts, coords = tmp_path / "counts.csv", tmp_path / "coords.csv"
+    counts.write_bytes(BOM + gzip.decompress((DATA / "lymph_counts.csv.gz").read_bytes()))
+    coords.write_bytes(BOM + (DATA / "lymph_coords.csv").read_bytes())
+    table = read_csv_spatial(counts, coords)
+    same = read_csv_spatial(DATA / "lymph_counts.csv.gz", DATA / "lymph_coords.csv")
+    assert list(table.obs_names) == list(same.obs_names) and list(table.var_names) == list(same.var_names)

@@ -330,6 +330,21 @@ def test_check_gene_symbols_ensembl(
     assert fix in err.fix
 
 
+def test_check_gene_symbols_reads_the_symbol_tables_not_the_case(spatial: ad.AnnData) -> None:
+    """Names no table knows are not symbols of either species, whatever their case says."""
+    real = list(spatial.var_names)
+    spatial.var_names = [f"GENE{i}" for i in range(spatial.n_vars)]  # upper case, yet not human
+    for species in ("human", "mouse"):
+        err = _raises(v.check_gene_symbols, spatial, SP, species, match=r"^.*: [01] of 150 genes are known human or mouse symbols \(e\.g\. 'GENE0'")
+        assert "use gene symbols as var_names, or name the var column that holds them" in err.fix
+    spatial.var["gene_name"] = real
+    err = _raises(v.check_gene_symbols, spatial, SP, "human", match="known human or mouse symbols")
+    assert "var['gene_name']" in err.fix
+    spatial.var_names = real
+    spatial.var_names = [g if i % 4 else f"PROBE{i}" for i, g in enumerate(real)]  # a custom probe set
+    v.check_gene_symbols(spatial, SP, "human")
+
+
 def test_check_gene_symbols_bad_species(spatial: ad.AnnData) -> None:
     with pytest.raises(ValueError, match="species must be one of"):
         v.check_gene_symbols(spatial, SP, "zebrafish")
@@ -441,6 +456,41 @@ def test_peek_size_equals_reading(path: Path) -> None:
     assert peeked == read
     assert v.peek_size(path, "stereo_gem") is None
     assert v.peek_size(DATA / "nothing.h5ad") is None
+
+
+def test_peek_size_counts_every_stored_matrix_without_loading(tmp_path: Path) -> None:
+    """obsm, obsp, layers and .raw count; a large dense X is sized from metadata and a small block."""
+    import tracemalloc
+
+    import h5py
+
+    n_obs, n_vars = 2000, 20000
+    adata = ad.AnnData(
+        X=sparse.csr_matrix((n_obs, n_vars), dtype=np.float32),
+        obs=pd.DataFrame(index=[f"c{i}" for i in range(n_obs)]),
+        var=pd.DataFrame(index=[f"g{i}" for i in range(n_vars)]),
+    )
+    adata.obsm["X_pca"] = np.ones((n_obs, 50), dtype=np.float32)
+    adata.obsp["distances"] = sparse.random(n_obs, n_obs, density=0.01, format="csr", dtype=np.float32, random_state=0)
+    adata.raw = adata.copy()
+    path = tmp_path / "big.h5ad"
+    adata.write_h5ad(path)
+    with h5py.File(path, "r+") as f:  # a dense 160 MB X stored compressed: the file stays small
+        del f["X"]
+        x = f.create_dataset("X", shape=(n_obs, n_vars), dtype="float32", chunks=(100, n_vars), compression="gzip", fillvalue=0)
+        x[:1, :10] = 1.0
+        x.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
+    assert path.stat().st_size < 5 * 2**20
+    tracemalloc.start()
+    try:
+        size = v.peek_size(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * 2**20, peak  # not the 160 MB matrix
+    stored = [adata.obsm["X_pca"], adata.obsp["distances"], adata.raw.X]
+    assert size.stored_bytes == n_obs * n_vars * 4 + sum(v._matrix_bytes(m) for m in stored)
+    assert (size.n_obs, size.n_vars) == (n_obs, n_vars) and size.nnz < n_obs * n_vars / 100
 
 
 @pytest.mark.slow  # ≈ 15 s: tracemalloc slows every allocation

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import DEMO, demo_workdir
 
 from commst.priors import load_lr_resource, lr_genes
@@ -113,6 +116,40 @@ def test_inputs_are_never_modified(workflow_run):
     assert _snapshot(_user_inputs(work)) == before
 
 
+def _dry_run_rules(work: Path) -> set[str]:
+    """Rules a dry run would run (from its job table), or the empty set when nothing is to be done."""
+    result = subprocess.run(_cmd(work) + ["--dry-run"], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = (result.stdout + result.stderr).split("Job stats:")[-1].split("Reasons:")[0]
+    return {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+$", table, re.M)} - {"job", "total", "all"}
+
+
+def _reordered(value):
+    """Every dict's keys in reverse order: the same config, written the other way round."""
+    if isinstance(value, dict):
+        return {key: _reordered(value[key]) for key in reversed(list(value))}
+    return value
+
+
+def test_config_edits_rerun_only_the_rules_that_use_them(workflow_run):
+    """Editing report: or benchmark: reruns no upstream job; re-ordering keys reruns nothing."""
+    work, _, _ = workflow_run
+    path = work / "config.yaml"
+    text, stat = path.read_text(), path.stat()
+    config = yaml.safe_load(text)
+    try:
+        assert _dry_run_rules(work) == set()
+        edited = {**config, "report": {**config["report"], "n_genes": config["report"]["n_genes"] + 1},
+                  "benchmark": {**config["benchmark"], "seed": config["benchmark"]["seed"] + 1}}
+        path.write_text(yaml.safe_dump(edited, sort_keys=False))
+        assert _dry_run_rules(work) == {"report_figures"}  # impute, preprocess, ccc: nothing
+        path.write_text(yaml.safe_dump(_reordered(config), sort_keys=False))
+        assert _dry_run_rules(work) == set()
+    finally:
+        path.write_text(text)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
 def test_rerun_keeps_earlier_results_of_other_samples(workflow_run):
     """A rerun redoes nothing, and a new sample that fails leaves the finished one untouched.
 
@@ -137,6 +174,9 @@ def test_rerun_keeps_earlier_results_of_other_samples(workflow_run):
     row = original.splitlines()[1].split("\t")
     row[0], row[2] = "second", "bad_spatial.h5ad"
     sheet.write_text(original + "\t".join(row) + "\n")
+    # the temporary file of a job killed in an earlier run: removed when the next run starts
+    stale = work / "results" / "mini" / ".imputed.h5ad.k1ll3d00.part.h5ad"
+    stale.write_bytes(b"half a file")
     try:
         failed = subprocess.run(_cmd(work) + ["--keep-going"], capture_output=True, text=True, timeout=600, check=False)
     finally:
@@ -145,7 +185,7 @@ def test_rerun_keeps_earlier_results_of_other_samples(workflow_run):
     assert failed.returncode != 0
     assert "bad_spatial.h5ad" in said and "non-integer values" in said and "looks log" in said
     assert not [p for p in (work / "results" / "second").rglob("*") if p.is_file()]
-    assert not list((work / "results").rglob("*.part*"))
+    assert not list((work / "results").rglob("*.part*")) and f"removed {stale.relative_to(work)}" in said
     assert _snapshot(finished) == results_before
     inputs = [p for p in _user_inputs(work) if p.name != "samples.tsv"]
     assert _snapshot(inputs) == {k: v for k, v in before.items() if not k.endswith("samples.tsv")}
