@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,14 @@ def _to_numpy(value: Any) -> Any:
 def safe_load(path: str | os.PathLike[str], map_location: Any = "cpu") -> Any:
     """``torch.load`` that runs no code: tensors and plain Python data only (``weights_only=True``)."""
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def _unreadable(err: Exception) -> str:
+    """Why a torch file could not be loaded safely, without torch's advice to load it unsafely."""
+    if isinstance(err, pickle.UnpicklingError):
+        return "it holds objects other than tensors and plain data (a pickle that could run code), which are never loaded"
+    first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+    return f"it cannot be read ({type(err).__name__}: {first})"
 
 
 def knn(query: np.ndarray, index: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -170,9 +179,7 @@ class TrainedCommST:
         try:
             payload = safe_load(path)
         except Exception as err:  # noqa: BLE001 - unreadable or unsafe: the same to the user
-            raise CommstInputError(
-                path, f"cannot be read as a CommST model ({type(err).__name__}: {str(err).splitlines()[0][:200]})", fix
-            ) from None
+            raise CommstInputError(path, f"cannot be read as a CommST model: {_unreadable(err)}", fix) from None
         if not isinstance(payload, dict) or payload.get("format") != "commst-model-1":
             raise CommstInputError(path, "is not a CommST model file (written by TrainedCommST.save)", fix)
         return cls(
@@ -502,10 +509,7 @@ def _resume(trainer: _Trainer, ckpt: Path, fingerprint: str) -> _Trainer | None:
         if not isinstance(state, dict) or state.get("format") != "commst-checkpoint-1":
             raise ValueError("not a CommST checkpoint")
     except Exception as err:  # noqa: BLE001 - corrupt, truncated or unsafe: ignored alike
-        logger.warning(
-            "ignoring checkpoint %s: it cannot be read safely (%s: %s); training starts again from epoch 0",
-            ckpt, type(err).__name__, str(err).splitlines()[0][:200] if str(err) else "",
-        )
+        logger.warning("ignoring checkpoint %s: %s; training starts again from epoch 0", ckpt, _unreadable(err))
         return None
     if state.get("fingerprint") != fingerprint:
         logger.warning(
