@@ -18,9 +18,15 @@ def _case(symbol: str, species: str) -> str:
     return symbol.upper() if species == "human" else symbol[:1].upper() + symbol[1:]
 
 
+@lru_cache(maxsize=2)
+def _alias_table(species: str) -> pd.DataFrame:
+    """The bundled alias table of ``species`` (columns ``alias``, ``symbol``)."""
+    return read_bundled(f"aliases_{species}.tsv.gz", dtype=str, keep_default_na=False)
+
+
 @lru_cache(maxsize=4)
 def _alias_map(species: str) -> tuple[tuple[str, str], ...]:
-    df = read_bundled(f"aliases_{species}.tsv.gz", dtype=str, keep_default_na=False)
+    df = _alias_table(species)
     current = set(df["symbol"])
     rows: dict[str, set[str]] = {}
     for alias, symbol in zip(df["alias"], df["symbol"]):
@@ -79,8 +85,7 @@ def known_symbols(species: str) -> frozenset[str]:
         Symbols as written in NCBI gene info (:func:`load_alias_map`'s source) and in the
         ortholog table (:func:`load_orthologs`), exact case.
     """
-    species = check_species(species)
-    aliases = read_bundled(f"aliases_{species}.tsv.gz", dtype=str, keep_default_na=False)
+    aliases = _alias_table(check_species(species))
     return frozenset(aliases["alias"]) | frozenset(aliases["symbol"]) | frozenset(load_orthologs()[species])
 
 
