@@ -61,16 +61,27 @@ def validate_sheet_rows(sheet, sheet_path, schema):
     validator = jsonschema.Draft202012Validator(schema)
     for number, (_, row) in enumerate(sheet.iterrows(), start=1):
         record = {k: v for k, v in row.items() if not pd.isna(v)}
-        error = next(iter(sorted(validator.iter_errors(record), key=lambda e: list(e.path))), None)
+        error = next(
+            iter(sorted(validator.iter_errors(record), key=lambda e: list(e.path))),
+            None,
+        )
         if error is None:
             continue
         column = error.path[0] if error.path else None
-        where = f"row {number} (sample {row.get('sample')!r})" + (f", column {column!r}" if column else "")
-        described = schema["properties"].get(column, {}).get("description") if column else None
+        where = f"row {number} (sample {row.get('sample')!r})" + (
+            f", column {column!r}" if column else ""
+        )
+        described = (
+            schema["properties"].get(column, {}).get("description") if column else None
+        )
         raise _sheet_error(
             sheet_path,
             f"{where}: {error.message}",
-            (f"set {column!r} to a valid value ({described.strip()})" if described else "fill in the row")
+            (
+                f"set {column!r} to a valid value ({described.strip()})"
+                if described
+                else "fill in the row"
+            )
             + "; every column and its allowed values are in workflow/schemas/samples.schema.yaml",
         )
 
@@ -149,7 +160,10 @@ onstart:
     from commst._utils import remove_stale_parts
 
     for part in remove_stale_parts("results", config["priors"]["download_dir"]):
-        print(f"removed {part}, left by a job killed in an earlier run", file=sys.stderr)
+        print(
+            f"removed {part}, left by a job killed in an earlier run",
+            file=sys.stderr,
+        )
 
 
 def get_sample(wildcards):
@@ -232,7 +246,9 @@ def impute_provenance():
         "lr_resource": config["lr_resource"],
         "impute": config["impute"],
         # max_memory_gb only sets preprocess's memory check
-        "preprocess": {k: v for k, v in config["preprocess"].items() if k != "max_memory_gb"},
+        "preprocess": {
+            k: v for k, v in config["preprocess"].items() if k != "max_memory_gb"
+        },
     }
     if config["impute"]["method"] == "commst":
         sections["model"] = config["model"]
