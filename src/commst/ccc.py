@@ -111,6 +111,7 @@ def _bivariate_columns(local_name: str, global_name: str) -> tuple[str, ...]:
                                 n_perms=2, seed=0)
     return tuple(table.columns)
 
+
 #: Cell-type-level methods of LIANA+ (``li.mt.<name>``) selectable in the config.
 CELLTYPE_METHODS = (
     "rank_aggregate",
@@ -167,7 +168,7 @@ def check_neighbourhood(
         )
     logger.warning(
         "%s: %s = %.4g with ccc.cutoff = %g leaves %d of %d spots without a spatial neighbour; their "
-        "local scores are 0 and they do not count in the global scores",
+        "local scores are 0",
         path or "spatial data", source, bandwidth, cutoff, isolated, adata.n_obs,
     )
     return isolated

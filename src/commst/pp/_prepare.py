@@ -148,10 +148,6 @@ def prepare(
     target_sum
         Library size for normalisation.
 
-    Everything decided here is re-checked after QC: at least
-    :data:`commst.validate.MIN_SPOTS` spots with distinct coordinates, two reference cell types,
-    one LR target, ``min_shared_genes_hard`` input genes and some counts on them in both datasets.
-
     Returns
     -------
     ``(spatial, reference)``, new objects. Both have ``layers['counts']``, log-normalised
@@ -160,6 +156,14 @@ def prepare(
     ``var['measured_in_spatial']``. The reference keeps the shared genes and the targets.
     ``spatial.uns['commst']['genes']`` (and the same in reference) holds the lists
     ``lr_targets`` (with its ``ligands`` and ``receptors``), ``input`` and ``shared`` and the harmonisation counts.
+
+    Raises
+    ------
+    CommstInputError
+        What QC leaves is checked again (:func:`commst.validate.check_after_qc`): fewer than
+        :data:`commst.validate.MIN_SPOTS` spots or all at one position, fewer than two reference
+        cell types, no LR target, fewer than ``min_shared_genes_hard`` input genes, or input
+        genes without any count in the spots or the cells.
     """
     ligands, receptors = (set(g) for g in lr_genes)
     spatial_path = spatial.uns.get("commst_input", {}).get("path", "spatial data")
