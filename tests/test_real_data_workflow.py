@@ -129,15 +129,17 @@ def test_rare_cell_types_are_kept_and_named_in_log_and_report(run):
 def test_liana_failure_is_our_message_and_the_other_sample_finishes(run):
     """A LIANA failure in one sample (its imputed file holds a NaN) stops that sample only.
 
-    Both samples' imputed files are newer than their communication tables, so both rerun; the
-    failing job is put first (--prioritize) on one core, so without the default profile's
-    keep-going the other sample's jobs would never start.
+    The changed file reruns that sample's communication, a changed report setting the other
+    sample's figures; the failing job is put first (--prioritize) on one core, so without the
+    default profile's keep-going the other sample's job would never start.
     """
     work = run
     broken = ad.read_h5ad(work / "results/rare/imputed.h5ad")
     broken.X[0, 0] = np.nan
     broken.write_h5ad(work / "results/rare/imputed.h5ad")
-    (work / "results/panel25/imputed.h5ad").touch()
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["report"]["n_genes"] += 1
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
     before = (work / "results/panel25/report/top_interactions.png").stat().st_mtime_ns
     again = _run(work, "--cores", "1", "--prioritize", "results/rare/ccc/bivariate.tsv")
     said = again.stdout + again.stderr
