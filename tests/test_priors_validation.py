@@ -104,7 +104,7 @@ def _toy() -> tuple[dict, pd.DataFrame]:
 
 def test_specificity_steps_on_a_toy_network() -> None:
     nets, lr = _toy()
-    base = {"ltf_cutoff": 0.0, "lr_sig_hub": 0.0}
+    base = {"ltf_cutoff": 0.0, "lr_sig_hub": 0.0, "receptor_seed": 0.0, "node_specificity": 0.0, "target_specificity": 0.0}
 
     def frame(**kw) -> pd.DataFrame:
         return P.build_ligand_target("human", lr=lr, networks=nets, params={**base, **kw}).to_frame()
