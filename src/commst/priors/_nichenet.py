@@ -8,11 +8,17 @@ nichenetr ``construct_weighted_networks``, ``apply_hub_corrections``,
    ligand–signalling (ligand–receptor edges + signalling edges) and gene regulation;
 2. hub correction: each edge weight divided by (in-degree of its ``to`` node) ** hub;
 3. personalised PageRank from each ligand on the ligand–signalling graph (damping
-   ``damping_factor``; dangling nodes return to the seed, as in scikit-network);
-4. per ligand, scores at or below the ``ltf_cutoff`` quantile over all nodes set to 0;
-5. ligand → target = (ligand × node PPR) @ (regulator × target gene-regulatory weights).
+   ``damping_factor``; dangling nodes return to the seed, as in scikit-network); the restart
+   can be shared with the ligand's receptors (``receptor_seed``);
+4. ligand specificity (issue 18): each node's score divided by the background's **
+   ``node_specificity``, the background being the PageRank of the mean restart over all
+   ligands (= the mean of their PageRanks);
+5. per ligand, scores at or below the ``ltf_cutoff`` quantile over all nodes set to 0;
+6. ligand → target = (ligand × node score) @ (regulator × target gene-regulatory weights),
+   optionally divided per target by the background's target potential ** ``target_specificity``.
 
-Step 3 runs for all ligands at once as sparse × dense power iterations.
+Step 3 runs for all ligands at once as sparse × dense power iterations. The validation of the
+result's ligand specificity is in :mod:`commst.priors._validation`.
 """
 
 from __future__ import annotations
@@ -357,7 +363,7 @@ class _Graphs:
     index: dict[str, int]
     signalling: sp.csr_matrix  # ligand-signalling adjacency (LR + signalling edges)
     regulation: sp.csr_matrix  # regulator × target weights
-    receptors: sp.csr_matrix  # ligand × receptor weights of the LR layer (hub-corrected)
+    receptors: sp.csr_matrix  # the LR-layer edges only (ligand → receptor), hub-corrected weights
 
 
 def _graphs(networks: Mapping[str, pd.DataFrame], p: Mapping[str, Any], source_weights) -> _Graphs:
