@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 log = logging.getLogger("build_bundle")
@@ -121,9 +122,19 @@ def dorothea(src: Path) -> None:
 
 def kegg_reactome(src: Path) -> None:
     df = pd.read_csv(src / "SpaTalk" / "converted" / "pathways.csv.gz")
+    # KEGG "expression" relations (TF -> target gene transcription, e.g. STAT1 -> CXCL10) are
+    # gene regulation, not signalling: flag them so the builder can use them in that layer;
+    # keep which database(s) an edge comes from so the two can be weighted apart
+    df["expression"] = df["type"].str.contains("expression", regex=False)
+    df["kegg"] = df["source"].str.contains("KEGG", regex=False)
+    df["reactome"] = df["source"].str.contains("Reactome", regex=False)
     for species in ("human", "mouse"):
-        sub = df[df["species"].str.lower() == species][["src", "dest", "src_tf", "dest_tf"]]
-        sub = sub.drop_duplicates(["src", "dest"])
+        sub = df[df["species"].str.lower() == species]
+        flags = sub.groupby(["src", "dest"], sort=False)[["expression", "kegg", "reactome"]].any()
+        sub = sub[["src", "dest", "src_tf", "dest_tf"]].drop_duplicates(["src", "dest"])
+        flags = flags.reindex(pd.MultiIndex.from_frame(sub[["src", "dest"]]))
+        database = np.where(flags["kegg"] & flags["reactome"], "kegg,reactome", np.where(flags["kegg"], "kegg", "reactome"))
+        sub = sub.assign(expression=flags["expression"].to_numpy(), database=database)
         _write(sub, f"kegg_reactome_{species}.tsv.gz")
 
 

@@ -8,6 +8,12 @@ Model-facing API
 :func:`load_lr_resource`, :func:`lr_genes`, :func:`load_alias_map` (used by preprocess),
 :func:`ppi_graph` (gene × gene sparse graph), :func:`ligand_target_matrix` (dense targets ×
 ligands DataFrame) and :func:`load_ligand_target` (sparse :class:`LigandTargetMatrix`).
+
+Validation
+----------
+:func:`load_validation` (textbook ligand → response-gene pairs, tuning / held-out halves),
+:func:`ligand_specificity` (own column vs ligand-agnostic row mean vs other ligands, AUROC),
+:func:`mask_validation_pairs` (builder networks without the validation pairs' own edges).
 """
 
 from __future__ import annotations
@@ -36,6 +42,14 @@ from ._nichenet import (
 )
 from ._paths import CommstPriorsError, bundled_dir
 from ._ppi import ppi_graph, read_string_official, string_edges
+from ._validation import (
+    auroc,
+    ligand_specificity,
+    load_validation,
+    mask_validation_pairs,
+    summarise_specificity,
+    validation_dir,
+)
 
 __all__ = [
     "ARTEFACT_NAMES",
@@ -43,6 +57,7 @@ __all__ = [
     "CommstPriorsError",
     "LigandTargetMatrix",
     "artefact_dir",
+    "auroc",
     "available_resources",
     "build_ligand_target",
     "build_priors",
@@ -50,19 +65,24 @@ __all__ = [
     "complex_subunits",
     "harmonise_symbols",
     "known_symbols",
+    "ligand_specificity",
     "ligand_target_matrix",
     "load_alias_map",
     "load_ligand_target",
     "load_lr_resource",
     "load_networks",
     "load_orthologs",
+    "load_validation",
     "lr_genes",
+    "mask_validation_pairs",
     "ortholog_map",
     "personalized_pagerank",
     "ppi_graph",
     "read_nichenet_rds",
     "read_string_official",
     "string_edges",
+    "summarise_specificity",
+    "validation_dir",
     "weighted_networks",
     "write_ligand_target_artefact",
     "write_lr_artefact",

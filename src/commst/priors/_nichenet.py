@@ -8,11 +8,17 @@ nichenetr ``construct_weighted_networks``, ``apply_hub_corrections``,
    ligand–signalling (ligand–receptor edges + signalling edges) and gene regulation;
 2. hub correction: each edge weight divided by (in-degree of its ``to`` node) ** hub;
 3. personalised PageRank from each ligand on the ligand–signalling graph (damping
-   ``damping_factor``; dangling nodes return to the seed, as in scikit-network);
-4. per ligand, scores at or below the ``ltf_cutoff`` quantile over all nodes set to 0;
-5. ligand → target = (ligand × node PPR) @ (regulator × target gene-regulatory weights).
+   ``damping_factor``; dangling nodes return to the seed, as in scikit-network); the restart
+   can be shared with the ligand's receptors (``receptor_seed``);
+4. ligand specificity (issue 18): each node's score divided by the background's **
+   ``node_specificity``, the background being the PageRank of the mean restart over all
+   ligands (= the mean of their PageRanks);
+5. per ligand, scores at or below the ``ltf_cutoff`` quantile over all nodes set to 0;
+6. ligand → target = (ligand × node score) @ (regulator × target gene-regulatory weights),
+   optionally divided per target by the background's target potential ** ``target_specificity``.
 
-Step 3 runs for all ligands at once as sparse × dense power iterations.
+Step 3 runs for all ligands at once as sparse × dense power iterations. The validation of the
+result's ligand specificity is in :mod:`commst.priors._validation`.
 """
 
 from __future__ import annotations
@@ -39,18 +45,23 @@ from ._paths import CommstPriorsError, bundled_dir, check_species, read_bundled
 
 log = logging.getLogger(__name__)
 
-#: Defaults of the offline builder (config ``priors: nichenet: builder``), chosen on a grid
-#: (KEGG/Reactome on/off, hubs 0/0.25/0.5/1, damping 0.5/0.8, cutoff 0.95/0.99) by the mean
-#: percentile (= AUROC) of 29 textbook validation pairs (IL6→SOCS3, BMP4→ID1, WNT3A→AXIN2,
-#: DLL1→HES1, IFNA1→MX1, …) that exclude the TGFB1/IFNG/TNF pairs used to evaluate the prior;
-#: see resources/priors/validation/ (grid.tsv, tune_nichenet.py).
+#: Defaults of the offline builder (config ``priors: nichenet: builder`` mirrors them). Chosen
+#: for ligand specificity on the tuning half of resources/priors/validation/ (textbook response
+#: genes, the validation pairs' own edges masked): the paired median own-column minus best
+#: ligand-agnostic AUROC over a grid of 432 settings (tune_nichenet.py, grid.tsv); KEGG's
+#: transcription edges in the regulatory layer are required, not tuned. receptor_seed and
+#: target_specificity lowered that measure on the tuning half and stay off.
 DEFAULT_PARAMS: dict[str, Any] = {
     "lr_sig_hub": 0.5,
     "gr_hub": 0.0,
     "damping_factor": 0.5,
     "ltf_cutoff": 0.95,
     "kegg_reactome": True,
+    "kegg_expression": True,
     "dorothea_levels": "ABC",
+    "receptor_seed": 0.0,
+    "node_specificity": 0.5,
+    "target_specificity": 0.0,
     "tol": 1e-8,
     "max_iter": 100,
 }
@@ -161,12 +172,36 @@ def _lr_edges(lr: pd.DataFrame, name: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["from", "to"]).assign(source=f"lrdb_{name}")
 
 
+def _species_tables(
+    species: str, *, kegg_reactome: bool, kegg_expression: bool, dorothea_levels: str
+) -> dict[str, list[pd.DataFrame]]:
+    """Signalling and gene-regulatory edges of one species' own bundled tables (OmniPath,
+    KEGG/Reactome, DoRothEA), as ``from``/``to``/``source`` frames."""
+    om = read_bundled(f"omnipath_{species}.tsv.gz", dtype={"source": str, "target": str})
+    sig = [om.rename(columns={"source": "from", "target": "to"})[["from", "to"]].assign(source="omnipath")]
+    gr = []
+    if kegg_reactome:
+        kr = read_bundled(f"kegg_reactome_{species}.tsv.gz", dtype={"src": str, "dest": str, "database": str})
+        kr = kr.rename(columns={"src": "from", "dest": "to"})
+        # an edge in both databases is a KEGG edge (so each edge counts once, as before the split)
+        source = np.where(kr["database"].str.contains("kegg"), "kegg", "reactome")
+        sig.append(kr[["from", "to"]].assign(source=source))
+        if kegg_expression:
+            expr = kr["expression"].astype(str).str.lower() == "true"
+            gr.append(kr.loc[expr, ["from", "to"]].assign(source="kegg_expression"))
+    do = read_bundled(f"dorothea_ABC_{species}.tsv.gz", dtype=str)
+    do = do[do["confidence"].isin(list(dorothea_levels.upper()))]
+    gr.append(pd.DataFrame({"from": do["tf"], "to": do["target"], "source": "dorothea_" + do["confidence"]}))
+    return {"sig": sig, "gr": gr}
+
+
 def load_networks(
     species: str,
     *,
     lr: pd.DataFrame | None = None,
     lr_name: str = "custom",
     kegg_reactome: bool = False,
+    kegg_expression: bool = False,
     dorothea_levels: str = "ABC",
 ) -> dict[str, pd.DataFrame]:
     """Bundled source networks for the offline NicheNet builder.
@@ -183,7 +218,11 @@ def load_networks(
     lr_name
         Source name of ``lr`` (``lrdb_<name>``) for source weights.
     kegg_reactome
-        Add the KEGG + Reactome signalling graph (SpaTalk) to the signalling layer.
+        Add the KEGG and Reactome signalling graph (SpaTalk) to the signalling layer, as
+        sources ``kegg`` and ``reactome`` (Reactome-only edges).
+    kegg_expression
+        With ``kegg_reactome``, also put KEGG's transcription edges ("expression" relations,
+        e.g. STAT1 → CXCL10; source ``kegg_expression``) in the gene-regulatory layer.
     dorothea_levels
         DoRothEA confidence levels kept in the regulatory layer (subset of ``"ABC"``).
 
@@ -193,65 +232,17 @@ def load_networks(
         ``lr``, ``sig``, ``gr``: DataFrames with columns ``from``, ``to``, ``source``.
     """
     species = check_species(species)
-
-    def human_layers(sp_: str) -> dict[str, list[pd.DataFrame]]:
-        nn = {
-            k: read_bundled(f"nichenet_v1_{k}_network_human.tsv.gz", dtype=str) for k in ("lr", "sig", "gr")
-        }
-        om = read_bundled(f"omnipath_{sp_}.tsv.gz", dtype={"source": str, "target": str})
-        sig = [
-            nn["sig"],
-            om.rename(columns={"source": "from", "target": "to"})[["from", "to"]].assign(source="omnipath"),
-        ]
-        if kegg_reactome:
-            kr = read_bundled(f"kegg_reactome_{sp_}.tsv.gz", dtype=str)
-            sig.append(
-                kr.rename(columns={"src": "from", "dest": "to"})[["from", "to"]].assign(
-                    source="kegg_reactome"
-                )
-            )
-        do = read_bundled(f"dorothea_ABC_{sp_}.tsv.gz", dtype=str)
-        do = do[do["confidence"].isin(list(dorothea_levels.upper()))]
-        gr = [
-            nn["gr"],
-            pd.DataFrame({"from": do["tf"], "to": do["target"], "source": "dorothea_" + do["confidence"]}),
-        ]
-        return {"lr": [nn["lr"]], "sig": sig, "gr": gr}
-
-    layers = human_layers("human")
+    opts = {"kegg_reactome": kegg_reactome, "kegg_expression": kegg_expression, "dorothea_levels": dorothea_levels}
+    nn = {k: read_bundled(f"nichenet_v1_{k}_network_human.tsv.gz", dtype=str) for k in ("lr", "sig", "gr")}
+    own = _species_tables("human", **opts)
+    layers = {"lr": [nn["lr"]], "sig": [nn["sig"], *own["sig"]], "gr": [nn["gr"], *own["gr"]]}
     layers = {k: _harmonise(pd.concat(v, ignore_index=True), "human") for k, v in layers.items()}
     if species == "mouse":
         mapping = _ortholog_dict()
         layers = {k: _to_mouse(v, mapping) for k, v in layers.items()}
-        om = read_bundled("omnipath_mouse.tsv.gz", dtype={"source": str, "target": str})
-        layers["sig"] = pd.concat(
-            [
-                layers["sig"],
-                om.rename(columns={"source": "from", "target": "to"})[["from", "to"]].assign(
-                    source="omnipath"
-                ),
-            ]
-        )
-        if kegg_reactome:
-            kr = read_bundled("kegg_reactome_mouse.tsv.gz", dtype=str)
-            layers["sig"] = pd.concat(
-                [
-                    layers["sig"],
-                    kr.rename(columns={"src": "from", "dest": "to"})[["from", "to"]].assign(
-                        source="kegg_reactome"
-                    ),
-                ]
-            )
-        do = read_bundled("dorothea_ABC_mouse.tsv.gz", dtype=str)
-        do = do[do["confidence"].isin(list(dorothea_levels.upper()))]
-        layers["gr"] = pd.concat(
-            [
-                layers["gr"],
-                pd.DataFrame(
-                    {"from": do["tf"], "to": do["target"], "source": "dorothea_" + do["confidence"]}
-                ),
-            ]
-        )
+        own = _species_tables("mouse", **opts)
+        for k in ("sig", "gr"):
+            layers[k] = pd.concat([layers[k], *own[k]], ignore_index=True)
         layers = {k: _harmonise(v, "mouse") for k, v in layers.items()}
     if lr is not None:
         layers["lr"] = pd.concat([layers["lr"], _lr_edges(lr, lr_name)], ignore_index=True)
@@ -302,7 +293,7 @@ def weighted_networks(
 
 def personalized_pagerank(
     adjacency: sp.csr_matrix,
-    seeds: Sequence[int],
+    seeds: Sequence[int] | sp.spmatrix,
     *,
     damping_factor: float = 0.5,
     tol: float = 1e-8,
@@ -310,14 +301,15 @@ def personalized_pagerank(
     block: int = 256,
     verbose: bool = False,
 ) -> np.ndarray:
-    """Personalised PageRank from each seed node on a weighted directed graph.
+    """Personalised PageRank from each seed on a weighted directed graph.
 
     Parameters
     ----------
     adjacency
         ``n × n`` weights, ``adjacency[i, j]`` = edge ``i → j``.
     seeds
-        Node indices, one PageRank vector each.
+        Node indices (one PageRank vector each), or an ``n × k`` sparse matrix whose columns
+        are restart distributions (each summing to 1), e.g. a ligand's receptors.
     damping_factor
         Probability of following an edge; ``1 - damping_factor`` = restart at the seed.
         Walkers at nodes without out-edges restart at the seed.
@@ -325,20 +317,23 @@ def personalized_pagerank(
     Returns
     -------
     numpy.ndarray
-        ``len(seeds) × n`` float32; each row sums to 1.
+        ``k × n`` float32 (``k`` seeds); each row sums to 1.
     """
     n = adjacency.shape[0]
     out_w = np.asarray(adjacency.sum(axis=1)).ravel()
     dangling = out_w == 0
     inv = np.divide(1.0, out_w, out=np.zeros_like(out_w), where=~dangling)
     pt = (sp.diags(inv) @ adjacency).T.tocsr()  # column-stochastic transition (to × from)
-    seeds = np.asarray(seeds, dtype=np.int64)
-    result = np.zeros((len(seeds), n), dtype=np.float32)
-    starts = range(0, len(seeds), block)
+    if sp.issparse(seeds):
+        restart = sp.csc_matrix(seeds, dtype=float)
+    else:
+        idx = np.asarray(seeds, dtype=np.int64)
+        restart = sp.csc_matrix((np.ones(len(idx)), (idx, np.arange(len(idx)))), shape=(n, len(idx)))
+    k = restart.shape[1]
+    result = np.zeros((k, n), dtype=np.float32)
+    starts = range(0, k, block)
     for s in tqdm(starts, desc="PPR", disable=not verbose, unit="block"):
-        idx = seeds[s : s + block]
-        e = np.zeros((n, len(idx)))
-        e[idx, np.arange(len(idx))] = 1.0
+        e = restart[:, s : s + block].toarray()
         r = e.copy()
         for _ in range(max_iter):
             walk = pt @ r
@@ -348,7 +343,7 @@ def personalized_pagerank(
             r = new
             if delta < tol:
                 break
-        result[s : s + len(idx)] = r.T
+        result[s : s + e.shape[1]] = r.T
     return result
 
 
@@ -358,6 +353,89 @@ def _clip_quantile(mat: np.ndarray, cutoff: float) -> None:
         return
     q = np.quantile(mat, cutoff, axis=1, keepdims=True)
     mat[mat <= q] = 0.0
+
+
+@dataclass
+class _Graphs:
+    """Integrated, hub-corrected layers on one gene index (internal to the builder)."""
+
+    genes: list[str]
+    index: dict[str, int]
+    signalling: sp.csr_matrix  # ligand-signalling adjacency (LR + signalling edges)
+    regulation: sp.csr_matrix  # regulator × target weights
+    receptors: sp.csr_matrix  # the LR-layer edges only (ligand → receptor), hub-corrected weights
+
+
+def _graphs(networks: Mapping[str, pd.DataFrame], p: Mapping[str, Any], source_weights) -> _Graphs:
+    wn = weighted_networks(
+        networks, source_weights=source_weights, lr_sig_hub=float(p["lr_sig_hub"]), gr_hub=float(p["gr_hub"])
+    )
+    lr_sig, gr = wn["lr_sig"], wn["gr"]
+    genes = sorted(set(lr_sig["from"]) | set(lr_sig["to"]) | set(gr["from"]) | set(gr["to"]))
+    gid = {g: i for i, g in enumerate(genes)}
+    n = len(genes)
+
+    def csr(df: pd.DataFrame) -> sp.csr_matrix:
+        return sp.csr_matrix(
+            (df["weight"].to_numpy(float), (df["from"].map(gid), df["to"].map(gid))), shape=(n, n)
+        )
+
+    lr_pairs = networks["lr"][["from", "to"]].drop_duplicates()
+    return _Graphs(genes, gid, csr(lr_sig), csr(gr), csr(lr_sig.merge(lr_pairs, on=["from", "to"])))
+
+
+def _restarts(graphs: _Graphs, ligands: Sequence[str], receptor_seed: float) -> sp.csc_matrix:
+    """``n × len(ligands)`` restart distributions: ``1 - receptor_seed`` at the ligand, the rest
+    over its receptors in proportion to the (hub-corrected) LR edge weights. A ligand without
+    receptors in the network restarts at itself only."""
+    n = len(graphs.genes)
+    idx = np.asarray([graphs.index[g] for g in ligands], dtype=np.int64)
+    own = sp.csc_matrix((np.ones(len(idx)), (idx, np.arange(len(idx)))), shape=(n, len(idx)))
+    if receptor_seed <= 0:
+        return own
+    rec = graphs.receptors[idx].T.tocsc()  # n × ligands
+    total = np.asarray(rec.sum(axis=0)).ravel()
+    share = np.where(total > 0, receptor_seed, 0.0)
+    rec = rec @ sp.diags(np.divide(share, total, out=np.zeros_like(total), where=total > 0))
+    return (own @ sp.diags(1.0 - share) + rec).tocsc()
+
+
+def _ligand_signal(
+    graphs: _Graphs, ligands: Sequence[str], background: Sequence[str], p: Mapping[str, Any], verbose: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """PPR of each ligand (``len(ligands) × n``) and of the background walker, whose restart is
+    the mean of all ``background`` ligands' restarts (= their mean PPR, by linearity)."""
+    restart = _restarts(graphs, ligands, float(p["receptor_seed"]))
+    bg_restart = sp.csc_matrix(_restarts(graphs, background, float(p["receptor_seed"])).mean(axis=1))
+    ppr = personalized_pagerank(
+        graphs.signalling,
+        sp.hstack([restart, bg_restart]).tocsc(),
+        damping_factor=float(p["damping_factor"]),
+        tol=float(p["tol"]),
+        max_iter=int(p["max_iter"]),
+        verbose=verbose,
+    )
+    return ppr[:-1], ppr[-1].astype(float)
+
+
+def _ligand_target(signal: np.ndarray, bg: np.ndarray, graphs: _Graphs, p: Mapping[str, Any]) -> sp.csr_matrix:
+    """Targets (all genes) × ligands potential from the ligands' signalling scores (in place).
+
+    Node specificity divides each node's score by the background's ** ``node_specificity``;
+    ``ltf_cutoff`` keeps each ligand's top nodes; the regulatory layer maps nodes to targets;
+    target specificity divides each target by the background's target potential **
+    ``target_specificity`` (the background pushed through the same steps, without cutoff).
+    """
+    alpha, beta = float(p["node_specificity"]), float(p["target_specificity"])
+    if alpha > 0:
+        scale = np.divide(1.0, bg**alpha, out=np.zeros_like(bg), where=bg > 0)
+        signal *= scale.astype(signal.dtype)
+    _clip_quantile(signal, float(p["ltf_cutoff"]) if p["damping_factor"] > 0 else 0.0)
+    lt = (sp.csr_matrix(signal) @ graphs.regulation).T.tocsr()  # genes × ligands
+    if beta > 0:
+        bg_target = np.asarray(graphs.regulation.T @ bg ** (1.0 - alpha)).ravel()
+        lt = sp.diags(np.divide(1.0, bg_target**beta, out=np.zeros_like(bg_target), where=bg_target > 0)) @ lt
+    return lt.tocsr()
 
 
 def build_ligand_target(
@@ -384,7 +462,8 @@ def build_ligand_target(
         Name of the LR database (used when ``lr`` is None and in the metadata).
     ligands
         Ligand genes to compute; default: every ligand subunit of ``lr`` and of NicheNet's
-        lr_network present in the integrated network.
+        lr_network present in the integrated network. A column does not depend on which other
+        ligands are computed: the specificity background is always that full ligand set.
     source_weights
         Per-source weights (0–1); missing sources weigh 1.
     params
@@ -408,25 +487,13 @@ def build_ligand_target(
             lr=lr,
             lr_name=lr_name,
             kegg_reactome=bool(p["kegg_reactome"]),
+            kegg_expression=bool(p["kegg_expression"]),
             dorothea_levels=str(p["dorothea_levels"]),
         )
-    wn = weighted_networks(
-        networks, source_weights=source_weights, lr_sig_hub=float(p["lr_sig_hub"]), gr_hub=float(p["gr_hub"])
-    )
-    lr_sig, gr = wn["lr_sig"], wn["gr"]
-    genes = sorted(set(lr_sig["from"]) | set(lr_sig["to"]) | set(gr["from"]) | set(gr["to"]))
-    gid = {g: i for i, g in enumerate(genes)}
-    n = len(genes)
-    adj = sp.csr_matrix(
-        (lr_sig["weight"].to_numpy(float), (lr_sig["from"].map(gid), lr_sig["to"].map(gid))), shape=(n, n)
-    )
-    grm = sp.csr_matrix(
-        (gr["weight"].to_numpy(float), (gr["from"].map(gid), gr["to"].map(gid))), shape=(n, n)
-    )
-    if ligands is None:
-        cand = lr_genes(lr)[0] | set(networks["lr"]["from"])
-    else:
-        cand = {str(g) for g in ligands}
+    graphs = _graphs(networks, p, source_weights)
+    gid = graphs.index
+    every = lr_genes(lr)[0] | set(networks["lr"]["from"])
+    cand = every if ligands is None else {str(g) for g in ligands}
     lig = sorted(g for g in cand if g in gid)
     missing = sorted(cand - set(lig))
     if missing:
@@ -439,24 +506,16 @@ def build_ligand_target(
         raise CommstPriorsError(
             "none of the requested ligands is in the integrated network: check gene symbols and species"
         )
-    ppr = personalized_pagerank(
-        adj,
-        [gid[g] for g in lig],
-        damping_factor=float(p["damping_factor"]),
-        tol=float(p["tol"]),
-        max_iter=int(p["max_iter"]),
-        verbose=verbose,
-    )
-    _clip_quantile(ppr, float(p["ltf_cutoff"]) if p["damping_factor"] > 0 else 0.0)
-    ltf = sp.csr_matrix(ppr)
-    del ppr
-    lt = (ltf @ grm).T.tocsr()  # genes × ligands
+    background = sorted((every | set(lig)) & set(gid))
+    signal, bg = _ligand_signal(graphs, lig, background, p, verbose)
+    lt = _ligand_target(signal, bg, graphs, p)
+    del signal
     # rows: every gene with a regulator in the gene-regulatory layer, so percentiles do not
     # depend on which ligands were computed
-    keep = np.flatnonzero(np.diff(grm.tocsc().indptr) > 0)
+    keep = np.flatnonzero(np.diff(graphs.regulation.tocsc().indptr) > 0)
     lt = lt[keep].tocsc().astype(np.float32)
     lt.eliminate_zeros()
-    targets = [genes[i] for i in keep]
+    targets = [graphs.genes[i] for i in keep]
     seconds = time.perf_counter() - t0
     meta = {
         "source": "offline builder (commst.priors.build_ligand_target)",
@@ -464,9 +523,9 @@ def build_ligand_target(
         "lr_resource": lr_name,
         "params": p,
         "source_weights": dict(source_weights or {}),
-        "n_network_genes": n,
-        "n_lr_sig_edges": int(adj.nnz),
-        "n_gr_edges": int(grm.nnz),
+        "n_network_genes": len(graphs.genes),
+        "n_lr_sig_edges": int(graphs.signalling.nnz),
+        "n_gr_edges": int(graphs.regulation.nnz),
         "n_ligands": len(lig),
         "n_targets": len(targets),
         "nnz": int(lt.nnz),
