@@ -102,3 +102,57 @@ def random_profile_pair(seed: int = 0, n_types: int = 4, n_genes: int = 60) -> t
     from commst.benchmark.heldout import prepare_pair
 
     return prepare_pair(spatial, reference, cell_type_key="label")
+
+
+#: The known-answer pairs of :func:`communication_layout`: L^R planted, L^G layout only.
+LAYOUT_PAIRS = pd.DataFrame({"ligand": ["L", "L"], "receptor": ["R", "G"]})
+
+
+def communication_layout(*, seed: int = 0, denoised: bool = False, nx: int = 36, ny: int = 24) -> ad.AnnData:
+    """Spots on a grid where a ligand acts on its neighbours and a second gene only follows the layout.
+
+    The left half holds scattered type-A sender cells (20 %) among type-B cells, the right half
+    a mix of type-B and type-C cells (one cell per spot). The ligand ``L`` is expressed by A
+    cells; the receptor ``R`` by the B cells within 1.5 spacings of an A cell (a planted
+    interaction: it sits next to the ligand); ``G`` by every A and B cell: it only follows the
+    cell-type layout, which co-localises it with ``L`` all the same. Background genes ``bg*``
+    give each spot its library. Counts are Poisson; ``denoised=True`` returns their
+    expectation instead (what an imputation that reproduces the layout exactly gives), with
+    the Poisson sd on the ``X`` scale in ``layers['uncertainty']``.
+
+    Returns
+    -------
+    AnnData with log-normalised ``X``, ``layers['counts']``, ``layers['uncertainty']`` (zeros
+    for the noisy version), ``obs['matched_cell_type']`` (the true type) and ``obsm['spatial']``.
+    """
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    xx, yy = np.meshgrid(np.arange(nx, dtype=float), np.arange(ny, dtype=float))
+    coords = np.c_[xx.ravel(), yy.ravel()] + rng.normal(0, 0.05, (nx * ny, 2))
+    u = rng.random(coords.shape[0])
+    left = coords[:, 0] < nx / 2
+    kind = np.where(left, np.where(u < 0.2, "A", "B"), np.where(u < 0.5, "C", "B"))
+    near_sender = cKDTree(coords[kind == "A"]).query(coords)[0] <= 1.5
+    rate = {
+        "L": np.where(kind == "A", 5.0, 0.1),
+        "R": np.where((kind == "B") & near_sender, 10.0, 0.1),
+        "G": np.where(np.isin(kind, ["A", "B"]), 5.0, 0.1),
+    }
+    for t in "ABC":
+        for i in range(14):
+            rate[f"bg{t}{i}"] = np.where(kind == t, 8.0, 1.0)
+    lam = np.column_stack(list(rate.values()))
+    counts = lam if denoised else rng.poisson(lam).astype(float)
+    library = counts.sum(axis=1, keepdims=True)
+    scale = 1e4 / library
+    adata = ad.AnnData(
+        X=np.log1p(counts * scale).astype(np.float32),
+        obs=pd.DataFrame({"matched_cell_type": pd.Categorical(kind)}, index=[f"s{i}" for i in range(len(kind))]),
+        var=pd.DataFrame(index=list(rate)),
+    )
+    adata.obsm["spatial"] = coords
+    adata.layers["counts"] = counts.astype(np.float32)
+    sd = np.sqrt(lam) * scale / (1 + lam * scale) if denoised else np.zeros_like(lam)
+    adata.layers["uncertainty"] = sd.astype(np.float32)
+    return adata
