@@ -10,7 +10,7 @@ import logging
 import anndata as ad
 
 from commst._utils import run_logged, write_h5ad
-from commst.tl import build_imputed, get_method
+from commst.tl import build_imputed, fill_missing, get_method
 from commst.validate import check_neighbours
 
 
@@ -39,6 +39,8 @@ def main(snakemake):
         seed=snakemake.params.seed,
         **params,
     )
+    # a method without its own uncertainty or spot labels gets the kNN neighbours' (recorded in uns)
+    result = fill_missing(result, spatial, reference, input_genes=list(genes["input"]), seed=snakemake.params.seed)
     imputed = build_imputed(
         spatial,
         result,

@@ -80,3 +80,36 @@ def test_get_method():
     assert get_method("knn") is impute_knn
     with pytest.raises(ValueError, match="unknown imputation method"):
         get_method("magic")
+
+
+def test_uncertainty_layer_is_the_sd_of_x(prepared):
+    """layers['uncertainty'] is the sd of X: the count-scale sd through the delta method, checked by simulation."""
+    from commst.tl import log_scale_sd
+
+    s, _ = prepared
+    res = _run(prepared)
+    out = build_imputed(s, res, method="knn")
+    lib = s.layers["counts"].sum(1).A1
+    np.testing.assert_allclose(out.layers["uncertainty"], log_scale_sd(res.counts, res.uncertainty, lib), rtol=1e-5)
+    assert out.uns["commst"]["uncertainty_source"] == "method" and "sd of X" in out.uns["commst"]["uncertainty_unit"]
+    rng = np.random.default_rng(0)
+    counts, sd, library = np.array([[50.0, 5.0]]), np.array([[2.0, 0.3]]), np.array([2000.0])
+    draws = np.log1p((counts + sd * rng.standard_normal((200_000, 2))) / library * 1e4)
+    np.testing.assert_allclose(log_scale_sd(counts, sd, library)[0], draws.std(axis=0), rtol=0.02)
+
+
+def test_methods_without_uncertainty_or_labels_get_the_knn_ones(prepared):
+    from commst.tl import fill_missing
+
+    s, r = prepared
+    genes = s.uns["commst"]["genes"]
+    knn = _run(prepared)
+    bare = ImputationResult(counts=knn.counts * 1.5, targets=knn.targets)
+    filled = fill_missing(bare, s, r, input_genes=genes["input"], knn_params={"k": 10})
+    np.testing.assert_allclose(filled.uncertainty, knn.uncertainty, rtol=1e-6)
+    assert (filled.labels == knn.labels).all() and filled.counts is not knn.counts
+    assert filled.extra["uncertainty_source"] == "knn" and filled.extra["labels_source"] == "knn"
+    out = build_imputed(s, filled, method="spage")
+    assert out.uns["commst"]["uncertainty_source"] == "knn" and "matched_cell_type" in out.obs
+    kept = fill_missing(knn, s, r, input_genes=genes["input"])
+    assert kept.uncertainty is knn.uncertainty and kept.extra["uncertainty_source"] == "method"

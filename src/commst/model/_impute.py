@@ -58,8 +58,10 @@ def impute_with_model(
 
     Returns
     -------
-    :class:`~commst.tl._types.ImputationResult` with ``uncertainty`` (log-normalised scale:
-    ``sqrt(weighted variance of the neighbours' expression + (decoder - neighbour mean)^2)``),
+    :class:`~commst.tl._types.ImputationResult` with ``uncertainty`` (count units, the
+    package's convention: ``sd_log · d counts / d prediction`` with ``sd_log = sqrt(weighted
+    variance of the neighbours' expression + (decoder - neighbour mean)^2)`` on the prediction's
+    log scale),
     ``guard`` (genes that fewer than ``guard_min_frac`` of the ``guard_k`` matched
     reference cells express are zero; all False when the guard is switched off), ``labels``
     (weighted majority cell type of the matched cells) and ``extra`` (config, history,
@@ -104,7 +106,8 @@ def impute_with_model(
         mu = mu64.astype(np.float32)
         pred = (1.0 - c.blend) * dec[sl] + c.blend * mu
         part = np.expm1(pred) / TARGET_SUM * sp_lib[sl, None]
-        uncertainty[sl] = np.sqrt(var + (dec[sl] - mu) ** 2)
+        # sd on the prediction's log scale, to count units (d part / d pred = exp(pred) * lib / 1e4)
+        uncertainty[sl] = np.sqrt(var + (dec[sl] - mu) ** 2) * np.exp(pred) / TARGET_SUM * sp_lib[sl, None]
         if c.guard:
             frac = gather_rows(expressed, idx_g[sl], np.full(idx_g[sl].shape, 1.0 / kg, np.float32))
             guard[sl] = frac.astype(np.float32) < c.guard_min_frac
@@ -133,7 +136,7 @@ def impute_with_model(
             "config": c.to_dict(),
             "history": model.history.to_dict(orient="list"),
             "n_guarded": int(guard.sum()),
-            "uncertainty_scale": "log1p(counts / input-library * 1e4)",
+            "uncertainty_scale": "counts (delta method from log1p(counts / input-library * 1e4))",
         },
     )
 

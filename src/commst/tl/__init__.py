@@ -13,6 +13,7 @@ from importlib import import_module
 from ._knn import impute_knn, shared_embedding
 from ._output import build_imputed
 from ._types import ImputationResult
+from ._uncertainty import UNCERTAINTY_UNIT, fill_missing, log_scale_sd
 
 #: Method name → "module:function" (imported on first use, so heavy dependencies such as
 #: torch, tangram or scvi-tools load only when that method runs). The one registry of
@@ -37,4 +38,14 @@ def get_method(name: str) -> Callable[..., ImputationResult]:
     return getattr(import_module(module), func)
 
 
-__all__ = ["METHODS", "ImputationResult", "build_imputed", "get_method", "impute_knn", "shared_embedding"]
+__all__ = [
+    "METHODS",
+    "UNCERTAINTY_UNIT",
+    "ImputationResult",
+    "build_imputed",
+    "fill_missing",
+    "get_method",
+    "impute_knn",
+    "log_scale_sd",
+    "shared_embedding",
+]

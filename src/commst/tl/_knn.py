@@ -91,7 +91,7 @@ def impute_knn(
     Returns
     -------
     :class:`ImputationResult` with ``uncertainty`` = standard deviation of the neighbours'
-    estimates, ``guard`` = no neighbour expresses the gene (the value is then zero) and
+    estimates (count units, like ``counts``), ``guard`` = no neighbour expresses the gene (the value is then zero) and
     ``labels`` = the most frequent cell type among the neighbours.
     """
     targets = list(targets)

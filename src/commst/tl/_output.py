@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from .._utils import package_versions
 from ..pp import counts_matrix
 from ._types import ImputationResult
+from ._uncertainty import UNCERTAINTY_UNIT, log_scale_sd
 
 
 def build_imputed(
@@ -47,11 +48,14 @@ def build_imputed(
     AnnData with spatial ``obs``/``obsm``; ``X`` = ``log1p(imputed_counts / library_size *
     target_sum)`` (dense float32); ``layers['imputed_counts']``; ``layers['observed']`` =
     the spatial data's log-normalised value where it measured the gene, else 0;
-    ``layers['uncertainty']`` and ``layers['guarded']`` when the method gives them;
+    ``layers['uncertainty']`` (the standard deviation of ``X``, from the result's count-scale
+    one by the delta method, :func:`log_scale_sd`) and ``layers['guarded']`` when the result
+    has them;
     ``obs['matched_cell_type']`` (a label: the dominant cell type of the matched reference
     cells, not a deconvolution); ``var`` flags ``is_ligand``, ``is_receptor``,
     ``measured_in_spatial``; ``uns['commst']`` with ``method``, ``config``, ``versions``,
-    ``resources``.
+    ``resources``, ``uncertainty_source`` (``"method"``, ``"knn"`` when
+    :func:`fill_missing` supplied it, or ``"none"``) and ``uncertainty_unit``.
     """
     targets = result.targets
     library = np.asarray(counts_matrix(spatial).sum(axis=1)).ravel().astype(np.float64)
@@ -75,7 +79,7 @@ def build_imputed(
     out.layers["imputed_counts"] = result.counts.astype(np.float32)
     out.layers["observed"] = observed.astype(np.float32)
     if result.uncertainty is not None:
-        out.layers["uncertainty"] = np.asarray(result.uncertainty, dtype=np.float32)
+        out.layers["uncertainty"] = log_scale_sd(result.counts, result.uncertainty, library, target_sum=target_sum)
     if result.guard is not None:
         out.layers["guarded"] = np.asarray(result.guard, dtype=np.uint8)
     if result.labels is not None:
@@ -89,5 +93,8 @@ def build_imputed(
         "versions": package_versions(),
         "resources": json.dumps(resources or {}, sort_keys=True, default=str),
         "n_input_genes": len(genes["input"]),
+        "uncertainty_source": result.extra.get("uncertainty_source", "method") if result.uncertainty is not None else "none",
+        "uncertainty_unit": UNCERTAINTY_UNIT,
+        "labels_source": result.extra.get("labels_source", "method") if result.labels is not None else "none",
     }
     return out

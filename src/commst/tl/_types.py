@@ -22,8 +22,10 @@ class ImputationResult:
     targets
         Gene symbols of the columns of ``counts``.
     uncertainty
-        Optional spots × targets array; larger means less certain (same units as ``counts``
-        after ``log1p`` normalisation is not implied: methods document their own).
+        Optional spots × targets standard deviation of ``counts``, in the same units (expected
+        counts at the spot's depth). :func:`commst.tl.build_imputed` turns it into the
+        standard deviation of the log-normalised ``X`` (:func:`commst.tl.log_scale_sd`); a
+        method without one gets the kNN neighbours' spread (:func:`commst.tl.fill_missing`).
     guard
         Optional boolean spots × targets array; ``True`` where the method set the value to
         zero because the matched reference neighbours do not express the gene.

@@ -35,7 +35,9 @@ def impute_raw(
     Returns
     -------
     :class:`commst.tl.ImputationResult` with ``counts`` = observed counts (zeros for
-    unmeasured targets) and ``extra['measured']`` = the targets the spatial data measured.
+    unmeasured targets), ``uncertainty`` = 0 (observations, not estimates: the CCC test does not
+    redraw them, so the unimputed data get the test measured data get) and
+    ``extra['measured']`` = the targets the spatial data measured.
     """
     targets = [str(g) for g in targets]
     measured = [g for g in targets if g in spatial.var_names]
@@ -43,4 +45,4 @@ def impute_raw(
     if measured:
         cols = [targets.index(g) for g in measured]
         counts[:, cols] = counts_matrix(spatial[:, measured]).toarray()
-    return ImputationResult(counts=counts, targets=targets, extra={"measured": measured})
+    return ImputationResult(counts=counts, targets=targets, uncertainty=np.zeros_like(counts), extra={"measured": measured})
