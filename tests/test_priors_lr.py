@@ -78,3 +78,28 @@ def test_orthology_keeps_complexes_and_cellchat_v2_complexes_resolved() -> None:
     mouse = P.load_lr_resource("cellphonedb_v5", "mouse")
     assert mouse.attrs["native_species"] == "human"
     assert mouse["receptor"].str.contains("_").any()
+
+
+def test_own_lr_table_is_read_checked_and_aliases_resolved(tmp_path) -> None:
+    from commst.validate import CommstInputError
+
+    good = tmp_path / "my_pairs.tsv"
+    good.write_text("ligand\treceptor\tnote\nTGFB1\tTGFBR1_TGFBR2\tmine\nCTGF\tLRP1\t\n TGFB1 \tTGFBR1_TGFBR2\tdup\n")
+    lr = P.load_lr_resource(str(good), "human")
+    assert list(zip(lr["ligand"], lr["receptor"])) == [("TGFB1", "TGFBR1_TGFBR2"), ("CCN2", "LRP1")]
+    assert lr.attrs["resource"] == str(good) and "note" in lr.columns
+    cases = {
+        "ligand\tpartner\nTGFB1\tTGFBR1\n": "lacks column(s) ['receptor']",
+        "ligand\treceptor\nTgfb1\tTgfbr1\nCxcl12\tCxcr4\n": "look mouse but the sample's species is human",
+        "ligand\treceptor\nTGFB1\tTGFBR1, TGFBR2\n": "not gene symbols or '_'-joined complexes (e.g. 'TGFBR1, TGFBR2' in row 2)",
+        "ligand\treceptor\n": "has no ligand-receptor pairs",
+    }
+    for i, (text, problem) in enumerate(cases.items()):
+        bad = tmp_path / f"bad{i}.tsv"
+        bad.write_text(text)
+        with pytest.raises(CommstInputError, match="Fix: give lr_resource: name a tab-separated file") as err:
+            P.load_lr_resource(str(bad), "human")
+        assert problem in str(err.value) and str(bad) in str(err.value)
+    with pytest.raises(CommstInputError, match="does not exist"):
+        P.load_lr_resource(str(tmp_path / "missing.tsv"), "human")
+    assert not P.is_lr_table_path("consensus") and P.is_lr_table_path("pairs.tsv")

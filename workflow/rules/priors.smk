@@ -10,6 +10,8 @@ localrules:
 
 
 rule lr_resource:
+    input:
+        unpack(get_custom_lr_table),
     output:
         "results/priors/{species}/lr_resource.tsv",
     log:
@@ -109,6 +111,7 @@ rule priors_ppi:
 rule priors_ligand_target:
     input:
         unpack(get_nichenet_inputs),
+        unpack(get_custom_lr_table),
     output:
         matrix="results/priors/{species}/ligand_target.npz",
         meta="results/priors/{species}/ligand_target.npz.json",

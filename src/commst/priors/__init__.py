@@ -30,7 +30,7 @@ from ._artefacts import (
     write_ppi_artefact,
 )
 from ._genes import harmonise_symbols, known_symbols, load_alias_map, load_orthologs, ortholog_map
-from ._lr import available_resources, complex_subunits, load_lr_resource, lr_genes
+from ._lr import available_resources, complex_subunits, is_lr_table_path, load_lr_resource, lr_genes
 from ._nichenet import (
     DEFAULT_PARAMS,
     LigandTargetMatrix,
@@ -69,6 +69,7 @@ __all__ = [
     "ligand_target_matrix",
     "load_alias_map",
     "load_ligand_target",
+    "is_lr_table_path",
     "load_lr_resource",
     "load_networks",
     "load_orthologs",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from functools import lru_cache
+from pathlib import Path
 
 import pandas as pd
 
@@ -105,12 +107,53 @@ def _resolve_aliases(df: pd.DataFrame, species: str) -> tuple[pd.DataFrame, int]
     return df, len(renamed)
 
 
+#: Endings that make an ``lr_resource: name`` a path to the user's own table.
+_TABLE_SUFFIXES = (".tsv", ".tsv.gz", ".txt", ".txt.gz")
+
+
+def is_lr_table_path(name: str) -> bool:
+    """Whether ``name`` names a file (the user's own LR table) rather than a database."""
+    text = str(name)
+    return "/" in text or os.sep in text or text.lower().endswith(_TABLE_SUFFIXES) or Path(text).is_file()
+
+
+def _custom(path: str, species: str) -> pd.DataFrame:
+    """The user's LR table: checked (columns, rows, species, entity syntax) with our message."""
+    from ..validate import CommstInputError, read_lr_table
+
+    fix = (
+        "give lr_resource: name a tab-separated file with a header and columns 'ligand' and 'receptor', one "
+        f"interaction per row, {species} gene symbols, complex subunits joined by '_' (e.g. TGFB1 and "
+        "TGFBR1_TGFBR2), or a database name"
+    )
+    if not Path(path).is_file():
+        raise CommstInputError(path, "the LR table named by lr_resource: name does not exist", fix)
+    try:
+        df = read_lr_table(path, species)
+    except CommstInputError as err:
+        raise CommstInputError(path, err.problem, fix) from None
+    df = df.astype({"ligand": str, "receptor": str})
+    for col in ("ligand", "receptor"):
+        df[col] = df[col].str.strip()
+        bad = df[col][~df[col].str.fullmatch(r"[^\s_,;|]+(_[^\s_,;|]+)*")]
+        if len(bad):
+            raise CommstInputError(
+                path,
+                f"{len(bad)} {col} entries are not gene symbols or '_'-joined complexes (e.g. {bad.iloc[0]!r} in "
+                f"row {bad.index[0] + 2})",
+                fix,
+            )
+    return df
+
+
 @lru_cache(maxsize=16)
 def _load(name: str, species: str, resolve_aliases: bool) -> pd.DataFrame:
     import liana as li
 
     key = name.strip().lower()
-    if key in BUNDLED_RESOURCES:
+    if is_lr_table_path(name):
+        df, native, key = _custom(name, species), species, str(name)
+    elif key in BUNDLED_RESOURCES:
         if key == "cellchatdb_v2":
             df, native = _cellchat_v2(species), species
         else:
@@ -152,8 +195,10 @@ def load_lr_resource(name: str, species: str, *, resolve_aliases: bool = True) -
     ----------
     name
         A liana resource (``consensus``, ``mouseconsensus``, ``cellchatdb``, ``cellphonedb``,
-        … see :func:`liana.rs.show_resources`), or a bundled one: ``cellchatdb_v2``
-        (human and mouse) or ``cellphonedb_v5`` (human).
+        … see :func:`liana.rs.show_resources`), a bundled one: ``cellchatdb_v2``
+        (human and mouse) or ``cellphonedb_v5`` (human), or the path of the user's own
+        tab-separated table (:func:`is_lr_table_path`) with columns ``ligand`` and ``receptor``
+        (complex subunits ``_``-joined, symbols of ``species``; other columns are kept).
     species
         ``"human"`` or ``"mouse"``. A resource that exists only for the other species is
         converted through the bundled one-to-one ortholog table
@@ -172,7 +217,10 @@ def load_lr_resource(name: str, species: str, *, resolve_aliases: bool = True) -
         ``classification``). ``df.attrs`` records ``resource``, ``species``,
         ``native_species`` and ``n_aliases_renamed``.
     """
-    return _load(name, check_species(species), resolve_aliases).copy()
+    species = check_species(species)
+    if is_lr_table_path(name):  # a file can change between calls: never cached
+        return _load.__wrapped__(name, species, resolve_aliases).copy()
+    return _load(name, species, resolve_aliases).copy()
 
 
 def lr_genes(lr: pd.DataFrame) -> tuple[set[str], set[str]]:
