@@ -28,6 +28,7 @@ def main(snakemake):
                     ignore_index=True)
     for table in (gene_metrics, thinning, ccc):
         table["error"] = table["error"].fillna("")
+    ccc["null"] = ccc["null"].fillna("")
     write_table(gene_metrics, snakemake.output.gene_metrics)
     write_table(thinning, snakemake.output.thinning)
     write_table(ccc, snakemake.output.ccc)

@@ -15,7 +15,10 @@ def main(snakemake):
     spatial = ad.read_h5ad(snakemake.input.spatial)
     reference = ad.read_h5ad(snakemake.input.reference)
     lr = pd.read_csv(snakemake.input.lr, sep="\t")
-    tables = ccc_truth(spatial, reference, lr, options=snakemake.params.ccc, seed=snakemake.params.seed)
+    tables = ccc_truth(
+        spatial, reference, lr, options=snakemake.params.ccc, nulls=snakemake.params.nulls,
+        n_cross=snakemake.params.n_cross, seed=snakemake.params.seed,
+    )
     for name, table in tables.items():
         write_table(table, snakemake.output[name])
 

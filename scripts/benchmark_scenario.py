@@ -66,7 +66,7 @@ def main(snakemake):
         truth["labels"]["spot"] = truth["labels"]["spot"].astype(str)
         table, imputed = ccc_job(
             spatial, reference, spec, truth=truth, options=snakemake.params.ccc,
-            p=options["p"], seed=options["seed"], scenario=options["scenario"],
+            p_values=options["p"], seeds=options["seeds"], nulls=options["nulls"], scenario=options["scenario"],
             alpha=options["alpha"], top_k=options["top_k"],
         )
         if imputed is None:  # failed: an empty placeholder keeps the output contract

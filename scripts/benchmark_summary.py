@@ -15,7 +15,7 @@ from commst.benchmark.workflow import headline_table
 def main(snakemake):
     summary = pd.concat([pd.read_csv(p, sep="\t", dtype={"sample": str}) for p in snakemake.input], ignore_index=True)
     write_table(summary, snakemake.output.summary)
-    headline = headline_table(summary, p=snakemake.params.p)
+    headline = headline_table(summary, p=snakemake.params.p, null=snakemake.params.null)
     write_table(headline, snakemake.output.headline, index=True)
     logging.getLogger("commst").info("headline:\n%s", headline.round(3).to_string())
 

@@ -1,4 +1,4 @@
-"""LIANA+ on the imputed spots: bivariate spatial scores and cell-type-level methods (Snakemake script)."""
+"""LIANA+ on the imputed spots: the calibrated bivariate test, local scores and cell-type-level methods (Snakemake script)."""
 
 import sys
 
@@ -8,8 +8,8 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow
 import anndata as ad
 import pandas as pd
 
-from commst._utils import collect_warnings, run_logged, write_table, write_warnings
-from commst.ccc import celltype_tables, spatial_bivariate
+from commst._utils import collect_warnings, run_logged, write_h5ad, write_table, write_warnings
+from commst.ccc import celltype_tables, imputed_communication
 
 
 def main(snakemake):
@@ -18,14 +18,11 @@ def main(snakemake):
     with collect_warnings() as warnings:
         imputed = ad.read_h5ad(snakemake.input.imputed)
         lr = pd.read_csv(snakemake.input.lr, sep="\t")
-        _, table = spatial_bivariate(
+        local, table = imputed_communication(
             imputed,
             lr,
-            bandwidth=options["bandwidth"],
-            cutoff=options["cutoff"],
-            local_name=options["local_metric"],
-            global_name=options["global_metric"],
-            n_perms=options["n_perms"],
+            pd.read_csv(snakemake.input.measured, sep="\t"),
+            options,
             seed=snakemake.params.seed,
             sample=sample,
             path=snakemake.input.imputed,
@@ -42,6 +39,7 @@ def main(snakemake):
             path=snakemake.input.imputed,
         )
     write_table(table, snakemake.output.bivariate)
+    write_h5ad(local, snakemake.output.local_scores)
     for path, celltype in zip(snakemake.output.celltype, tables.values()):
         write_table(celltype, path)
     write_warnings(warnings, snakemake.output.warnings, step="ccc_spatial")

@@ -20,22 +20,27 @@ def _biv(scores, pvals, keys):
 
 
 def test_bivariate_recovery_by_hand():
-    keys = ["A^a", "B^b", "C^c", "D^d", "X^x", "Y^y"]
-    truth = _biv([0.5, 0.4, 0.1, -0.2, 0.0, 0.0], [0.01, 0.01, 0.5, 0.01, 0.9, 0.9], keys)
-    pred = _biv([0.6, 0.1, 0.3, -0.1, 0.4, 0.0], [0.01, 0.2, 0.04, 0.01, 0.01, 0.9], keys)
-    out = bivariate_recovery(truth, pred, decoys=["X^x"], absent=["Y^y"])
+    keys = ["A^a", "B^b", "C^c", "D^d", "X^x", "Y^y", "Z^z", "W^w"]
+    truth = _biv([0.5, 0.4, 0.1, -0.2, 0.0, 0.0, 0.1, 0.1], [0.01, 0.01, 0.5, 0.01, 0.9, 0.9, 0.9, 0.9], keys)
+    pred = _biv([0.6, 0.1, 0.3, -0.1, 0.4, 0.0, 0.2, 0.2], [0.01, 0.2, 0.04, 0.01, 0.01, 0.9, 0.001, 0.9], keys)
+    out = bivariate_recovery(truth, pred, decoys=["X^x"], absent=["Y^y"], cross=["Z^z", "W^w"])
     # real pairs A-D: truth scores .5,.4,.1,-.2 vs pred .6,.1,.3,-.1 -> ranks 4,3,2,1 vs 4,2,3,1
     assert out["spearman"] == pytest.approx(0.8)
-    # truth-significant & positive: A, B; ranking by pred A(.6) C(.3) B(.1) D: AP = (1 + 2/3) / 2
+    # truth calls (BH over A-D: q = .013 .013 .5 .013, D negative): A, B; ranking by pred A C B D: AP = (1 + 2/3) / 2
     assert out["pr_auc"] == pytest.approx(5 / 6)
     assert out["n_pairs"] == 4 and out["n_truth_significant"] == 2
-    assert out["decoy_fpr"] == 1.0  # X^x called significant with a positive score
+    # the method's real calls, BH over A-D (q = .02 .2 .053 .02): A only; recall of {A, B} = 1/2
+    assert out["n_significant"] == 1 and out["recall"] == pytest.approx(0.5)
+    assert out["decoy_fpr"] == 1.0  # X^x called significant (q = p within its own family) with a positive score
+    assert out["cross_decoy_fpr"] == 0.5  # Z^z (q = .002) of Z^z, W^w
     assert out["absent_ligand_fpr"] == 0.0
     assert np.isnan(bivariate_recovery(truth, pred)["decoy_fpr"])
     # a pair LIANA dropped from the prediction counts as score 0, not significant
-    out = bivariate_recovery(truth, pred.iloc[1:], decoys=["X^x"], absent=["Y^y"])
-    assert out["n_missing"] == 1 and out["n_pairs"] == 4
+    out = bivariate_recovery(truth, pred.iloc[1:], decoys=["X^x"], absent=["Y^y"], cross=["Z^z", "W^w"])
+    assert out["n_missing"] == 1 and out["n_pairs"] == 4 and out["recall"] == 0.0
     assert out["pr_auc"] == pytest.approx((1 / 2 + 2 / 3) / 2)  # C(.3) B(.1) A(0) D(-.1): B at 2, A at 3
+    # no truth call: recall undefined
+    assert np.isnan(bivariate_recovery(truth.assign(pvalue=0.9), pred)["recall"])
 
 
 def test_celltype_recovery_by_hand():
@@ -111,12 +116,12 @@ def test_bivariate_recovery_with_liana_truth_vs_thinned():
     adata, _ = prepare_pair(adata, adata)
     resource = li.rs.select_resource("mouseconsensus")
     resource = resource[resource.ligand.isin(adata.var_names) & resource.receptor.isin(adata.var_names)]
-    _, truth = spatial_bivariate(adata.copy(), resource, n_perms=50)
-    _, same = spatial_bivariate(adata.copy(), resource, n_perms=50)
-    _, thin = spatial_bivariate(thin_counts(adata, 0.1, seed=0), resource, n_perms=50)
+    _, truth = spatial_bivariate(adata.copy(), resource, null="spots", n_perms=50)
+    _, same = spatial_bivariate(adata.copy(), resource, null="spots", n_perms=50)
+    _, thin = spatial_bivariate(thin_counts(adata, 0.1, seed=0), resource, null="spots", n_perms=50)
     self_rec = bivariate_recovery(truth, same)
     thin_rec = bivariate_recovery(truth, thin)
-    assert self_rec["spearman"] == pytest.approx(1.0)
+    assert self_rec["spearman"] == pytest.approx(1.0) and self_rec["recall"] == 1.0
     assert self_rec["n_pairs"] >= 10
     assert thin_rec["n_missing"] > 0  # capture loss drops pairs below LIANA's threshold
     assert thin_rec["spearman"] < 0.95 and thin_rec["pr_auc"] < self_rec["pr_auc"]

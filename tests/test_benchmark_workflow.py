@@ -89,7 +89,7 @@ def _config(work: Path, methods: list[str]) -> None:
         "params": {"oracle": {"truth": str(work / "results/tiny/prepared/spatial.h5ad")}},
         "heldout": {"n_folds": 3},
         "thinning": {"p": [0.5, 0.1], "seeds": [0], "scenarios": ["thinned", "removed"]},
-        "ccc": {"p": 0.5, "top_k": 10},
+        "ccc": {"p": [0.5], "seeds": [0], "nulls": ["spots", "uncertainty_labels"], "top_k": 10},
         "plot": {"n_genes": 2},
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
@@ -166,13 +166,20 @@ def test_thinning_oracle_beats_raw_noise(bench_run):
 
 def test_ccc_recovery_and_summary(bench_run):
     ccc = _read(bench_run, "tiny/ccc_recovery.tsv")
-    ok = ccc[ccc["status"] == "ok"].set_index(["method", "analysis", "metric"])["value"]
+    # metrics that do not depend on the null (those that do are per null, below)
+    ok = ccc[(ccc["status"] == "ok") & ccc["null"].isna()].set_index(["method", "analysis", "metric"])["value"]
     # LIANA on the oracle's output reproduces the truth's spatial scores
     assert ok[("oracle", "bivariate", "spearman")] > 0.95
     assert ok[("oracle", "bivariate", "spearman")] > ok[("noise", "bivariate", "spearman")] + 0.3
     assert ok[("oracle", "rank_aggregate", "spearman")] > 0.9
     assert ("truth", "reference_agreement", "spearman") in ok.index
     assert ok[("oracle", "bivariate", "n_pairs")] >= 1
+    calls = ccc[(ccc["status"] == "ok") & (ccc["analysis"] == "bivariate")].set_index(["method", "null", "metric"])["value"]
+    # the oracle returns the truth's counts: under the same null it calls decoys no more often than
+    # the truth; under the spot null (no redraws) it makes the truth's calls
+    for null in ("spots", "uncertainty_labels"):
+        assert calls[("oracle", null, "cross_decoy_fpr")] <= calls[("truth", null, "cross_decoy_fpr")] + 0.05
+    assert calls[("truth", "spots", "n_truth_significant")] > 0 and calls[("oracle", "spots", "recall")] >= 0.8
     summary = _read(bench_run, "summary.tsv")
     assert list(summary.columns) == ["sample", "method", "scenario", "metric", "value"]
     lr_pcc = summary[(summary["scenario"] == "heldout") & (summary["metric"] == "LR_median_pcc")].set_index("method")["value"]
@@ -207,7 +214,7 @@ def test_summary_rows_on_hand_made_tables():
     })
     th = gm.drop(columns=["fold"]).assign(scenario="thinned", p=0.1, seed=0)
     cc = pd.DataFrame({"method": ["a"], "scenario": ["thinned"], "p": [0.1], "seed": [0], "analysis": ["bivariate"],
-                       "metric": ["spearman"], "value": [0.7], "status": ["ok"], "error": [""]})
+                       "null": [""], "metric": ["spearman"], "value": [0.7], "status": ["ok"], "error": [""]})
     rows = summary_rows("s", gm, th, cc)
     get = rows.set_index(["method", "scenario", "metric"])["value"]
     assert get[("a", "heldout", "LR_median_pcc")] == pytest.approx(0.9)

@@ -148,6 +148,8 @@ rule benchmark_ccc_truth:
         runtime=60,
     params:
         ccc=config["ccc"],
+        nulls=config["benchmark"]["ccc"]["nulls"],
+        n_cross=config["benchmark"]["ccc"]["n_cross_decoys"],
         seed=config["benchmark"]["seed"],
     script:
         "../../scripts/benchmark_ccc_truth.py"
@@ -224,8 +226,8 @@ rule benchmark_figures:
     params:
         methods=config["benchmark"]["methods"],
         n_genes=config["benchmark"]["plot"]["n_genes"],
-        p=config["benchmark"]["ccc"]["p"],
-        seed=config["benchmark"]["seed"],
+        p=config["benchmark"]["ccc"]["p"][0],
+        seed=config["benchmark"]["ccc"]["seeds"][0],
     script:
         "../../scripts/benchmark_figures.py"
 
@@ -252,7 +254,8 @@ rule benchmark_summary:
         mem_mb=2000,
         runtime=10,
     params:
-        p=config["benchmark"]["ccc"]["p"],
+        p=config["benchmark"]["ccc"]["p"][0],
+        null=config["ccc"]["null_model"],
     script:
         "../../scripts/benchmark_summary.py"
 

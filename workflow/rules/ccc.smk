@@ -1,9 +1,71 @@
+# Communication: the calibrated spatial bivariate test on the data as measured (ccc_measured)
+# and on the imputed spots (ccc_spatial, which marks pairs significant only after imputation),
+# and the cell-type-level LIANA+ methods on spot labels and on the reference.
+
+#: ccc: options each step uses (so that changing one reruns only the steps that use it).
+CCC_SPATIAL_OPTIONS = (
+    "bandwidth",
+    "cutoff",
+    "local_metric",
+    "global_metric",
+    "null_model",
+    "n_perms",
+    "n_draws",
+    "fdr",
+)
+CCC_CELLTYPE_OPTIONS = ("celltype_method", "expr_prop", "min_cells", "n_perms")
+
+
+def ccc_options(*keys):
+    return {key: config["ccc"][key] for key in dict.fromkeys(keys)}
+
+
+rule ccc_measured:
+    input:
+        imputed="results/{sample}/imputed.h5ad",
+        spatial="results/{sample}/prepared/spatial.h5ad",
+        lr=get_lr_resource,
+    output:
+        bivariate="results/{sample}/ccc/bivariate_measured.tsv",
+        moran=report(
+            "results/{sample}/ccc/moran.tsv",
+            caption="../report/moran_table.rst",
+            category="Communication",
+            subcategory="imputed vs measured",
+            labels={"sample": "{sample}", "table": "Moran's I"},
+        ),
+        warnings="results/{sample}/ccc/measured_warnings.tsv",
+    log:
+        "logs/{sample}/ccc_measured.log",
+    benchmark:
+        "benchmarks/{sample}/ccc_measured.tsv"
+    conda:
+        "../../envs/ccc.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input, attempt: max(4000, 20 * input.size_mb) * attempt,
+        runtime=60,
+    params:
+        ccc=ccc_options(*CCC_SPATIAL_OPTIONS),
+        seed=config["impute"]["seed"],
+    script:
+        "../../scripts/ccc_measured.py"
+
+
 rule ccc_spatial:
     input:
         imputed="results/{sample}/imputed.h5ad",
+        measured="results/{sample}/ccc/bivariate_measured.tsv",
         lr=get_lr_resource,
     output:
-        bivariate="results/{sample}/ccc/bivariate.tsv",
+        bivariate=report(
+            "results/{sample}/ccc/bivariate.tsv",
+            caption="../report/bivariate_table.rst",
+            category="Communication",
+            subcategory="spatial LR pairs",
+            labels={"sample": "{sample}", "table": "bivariate"},
+        ),
+        local_scores="results/{sample}/ccc/local_scores.h5ad",
         celltype=expand(
             "results/{{sample}}/ccc/{method}.tsv", method=get_celltype_methods()
         ),
@@ -19,7 +81,7 @@ rule ccc_spatial:
         mem_mb=lambda wc, input, attempt: max(4000, 20 * input.size_mb) * attempt,
         runtime=60,
     params:
-        ccc=config["ccc"],
+        ccc=ccc_options(*CCC_SPATIAL_OPTIONS, *CCC_CELLTYPE_OPTIONS),
         methods=get_celltype_methods(),
         seed=config["impute"]["seed"],
     script:
@@ -47,7 +109,7 @@ rule ccc_reference:
         mem_mb=lambda wc, input, attempt: max(4000, 20 * input.size_mb) * attempt,
         runtime=60,
     params:
-        ccc=config["ccc"],
+        ccc=ccc_options(*CCC_CELLTYPE_OPTIONS),
         methods=get_celltype_methods(),
         seed=config["impute"]["seed"],
     script:

@@ -179,6 +179,15 @@ def get_species(wildcards):
     return samples.loc[wildcards.sample, "species"]
 
 
+def get_custom_lr_table(wildcards):
+    """The user's own LR table when lr_resource: name is a path (an input, so edits rerun)."""
+    name = config["lr_resource"]["name"]
+    suffixes = (".tsv", ".tsv.gz", ".txt", ".txt.gz")  # commst.priors.is_lr_table_path
+    if "/" in name or name.lower().endswith(suffixes) or Path(name).is_file():
+        return {"table": name}
+    return {}
+
+
 def get_lr_resource(wildcards):
     return f"results/priors/{get_species(wildcards)}/lr_resource.tsv"
 
@@ -208,6 +217,14 @@ def get_final_output():
             f"results/{sample}/ccc/reference_rank_aggregate.tsv",
             f"results/{sample}/report/spatial_lr_genes.png",
             f"results/{sample}/report/top_interactions.png",
+            f"results/{sample}/report/interaction_maps.png",
+            f"results/{sample}/report/imputed_vs_measured.png",
+            f"results/{sample}/report/moran_inflation.png",
+        ]
+        outputs += [
+            f"results/{sample}/report/dotplot_{side}_{method}.png"
+            for side in ("spots", "reference")
+            for method in get_celltype_methods()
         ]
         if config["impute"]["method"] == "commst":
             outputs.append(f"results/{sample}/model/training_curve.png")

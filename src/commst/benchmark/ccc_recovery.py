@@ -1,7 +1,8 @@
 """Communication recovery: compare LIANA+ results on a method's output with those on the truth.
 
-Inputs are the tables of :mod:`commst.ccc`: :func:`commst.ccc.spatial_bivariate` (one row per
-LR pair with ``interaction``, ``global_score``, ``pvalue``) and
+Inputs are the tables of :mod:`commst.ccc`: :func:`commst.ccc.spatial_bivariate` /
+:func:`commst.ccc.lr_significance` (one row per LR pair with ``interaction``, ``global_score``,
+``pvalue``; truth and method tested with the same null) and
 :func:`commst.ccc.celltype_communication` with ``rank_aggregate`` (one row per source,
 target, ligand complex, receptor complex, with ``magnitude_rank``).
 
@@ -10,6 +11,9 @@ False positives are measured on two kinds of negatives:
 - **decoy pairs** (:func:`decoy_pairs`): random gene pairs, not in the LR database, whose two
   genes are matched to a real pair's ligand and receptor on mean expression and sparsity;
   a decoy called significant is a false positive of the pipeline;
+- **cross decoys** (:func:`commst.ccc.cross_decoys`): a ligand gene × a receptor gene of the
+  imputed LR targets that are partners in no pair of the resource; imputed like the real
+  pairs, so they show what imputation alone makes co-localise;
 - **absent-ligand pairs** (:func:`absent_ligand_pairs`): real LR pairs whose ligand the
   truth does not express; a method that makes them significant invented the ligand.
 """
@@ -17,13 +21,14 @@ False positives are measured on two kinds of negatives:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
 from commst.benchmark.metrics import false_positive_rate, jaccard_top_k, pr_auc, spearman
+from commst.ccc import bh
 from commst.pp import counts_matrix
 
 logger = logging.getLogger(__name__)
@@ -142,6 +147,43 @@ def _interaction_key(table: pd.DataFrame) -> pd.Series:
     return table["ligand"].astype(str) + "^" + table["receptor"].astype(str)
 
 
+def family_calls(table: pd.DataFrame, families: Mapping[str, Iterable[str]], *, alpha: float = 0.05) -> pd.Series:
+    """Significance calls with Benjamini–Hochberg q-values computed within each family of pairs.
+
+    Real pairs and each kind of negative control are tested as separate families, as a user
+    would test the real pairs alone: a decoy is called when it would have been called among
+    decoys only.
+
+    Parameters
+    ----------
+    table
+        ``interaction`` (or ``ligand``/``receptor``), ``global_score``, ``pvalue``.
+    families
+        Family name → interaction keys; a pair in no family is tested with the ``"real"``
+        family (pairs not named as negatives are real).
+    alpha
+        FDR: called with ``q < alpha`` and a positive score.
+
+    Returns
+    -------
+    Boolean series indexed by interaction.
+    """
+    key = _interaction_key(table).to_numpy()
+    score = table["global_score"].to_numpy(dtype=float)
+    p = table["pvalue"].to_numpy(dtype=float)
+    member = {k: name for name, keys in families.items() if name != "real" for k in keys}
+    kind = np.array([member.get(k, "real") for k in key])
+    q = np.full(len(key), np.nan)
+    for name in np.unique(kind):
+        mask = kind == name
+        q[mask] = bh(p[mask])
+    return pd.Series((q < alpha) & (score > 0), index=key)
+
+
+#: Metrics of :func:`bivariate_recovery` that depend on the scores only, not on the null.
+SCORE_METRICS: tuple[str, ...] = ("spearman", "n_pairs", "n_missing")
+
+
 def bivariate_recovery(
     truth: pd.DataFrame,
     pred: pd.DataFrame,
@@ -149,54 +191,65 @@ def bivariate_recovery(
     alpha: float = 0.05,
     decoys: Iterable[str] = (),
     absent: Iterable[str] = (),
+    cross: Iterable[str] = (),
 ) -> dict[str, float]:
-    """Agreement of global bivariate scores (e.g. Moran's R) of a method with the truth.
+    """Agreement of global bivariate scores (e.g. Moran's R) and their calls with the truth's.
+
+    Truth and prediction must be tested with the same null. Calls are made with
+    Benjamini–Hochberg q-values within each family (:func:`family_calls`): real pairs, matched
+    decoys, cross decoys and absent-ligand pairs apart.
 
     Parameters
     ----------
     truth, pred
-        :func:`commst.ccc.spatial_bivariate` tables (``interaction`` or ``ligand``/``receptor``,
-        ``global_score``, ``pvalue``).
+        Bivariate tables (``interaction`` or ``ligand``/``receptor``, ``global_score``,
+        ``pvalue``), e.g. :func:`commst.ccc.spatial_bivariate` output.
     alpha
-        A pair is significant with ``pvalue < alpha`` and a positive score.
-    decoys, absent
-        Interaction keys (``ligand^receptor``) of decoy pairs and of pairs whose ligand is
-        absent in the truth; they are left out of Spearman and PR-AUC.
+        FDR of the calls (``q < alpha`` and a positive score).
+    decoys, absent, cross
+        Interaction keys (``ligand^receptor``) of matched decoy pairs, of pairs whose ligand is
+        absent in the truth and of cross decoys (:func:`commst.ccc.cross_decoys`); they are left
+        out of Spearman, PR-AUC and recall.
 
     Returns
     -------
     ``spearman`` (of scores over the truth's real pairs), ``pr_auc`` (truth-significant pairs
-    ranked by the method's score), ``n_pairs``, ``n_truth_significant``, ``n_missing``
-    (truth pairs LIANA dropped from the method's output, e.g. below its expression
-    threshold: they count as score 0, not significant), ``decoy_fpr`` and
-    ``absent_ligand_fpr`` (share called significant by the method among the negatives it
-    scored; NaN if none).
+    ranked by the method's score), ``n_pairs``, ``n_truth_significant``, ``n_significant``
+    (real pairs the method calls), ``recall`` (share of the truth-significant real pairs the
+    method calls; NaN when the truth calls none), ``n_missing`` (truth pairs absent from the
+    method's output, e.g. below LIANA's expression threshold: score 0, not called),
+    ``decoy_fpr``, ``cross_decoy_fpr`` and ``absent_ligand_fpr`` (share called among the
+    negatives of each kind that the method scored; NaN if none).
     """
     for name, tab in (("truth", truth), ("prediction", pred)):
         if not {"global_score", "pvalue"} <= set(tab.columns):
             raise ValueError(f"{name} table lacks global_score/pvalue; pass commst.ccc.spatial_bivariate output")
-    t = pd.DataFrame({"score": truth["global_score"].to_numpy(), "p": truth["pvalue"].to_numpy()},
-                     index=_interaction_key(truth))
-    p = pd.DataFrame({"score": pred["global_score"].to_numpy(), "p": pred["pvalue"].to_numpy()},
-                     index=_interaction_key(pred))
-    negatives = set(decoys) | set(absent)
+    families = {"decoy": set(decoys), "absent": set(absent), "cross": set(cross)}
+    negatives = set().union(*families.values())
+    t_called, p_called = family_calls(truth, families, alpha=alpha), family_calls(pred, families, alpha=alpha)
+    t = pd.Series(truth["global_score"].to_numpy(dtype=float), index=_interaction_key(truth))
+    p = pd.Series(pred["global_score"].to_numpy(dtype=float), index=_interaction_key(pred))
     real_t = t[~t.index.isin(negatives)]
-    real_p = p[~p.index.isin(negatives)]
-    truth_sig = (real_t["p"] < alpha) & (real_t["score"] > 0)
-    pred_sig = (p["p"] < alpha) & (p["score"] > 0)
-    joined = real_t.join(real_p, how="left", lsuffix="_t", rsuffix="_p")
+    truth_sig = t_called.reindex(real_t.index).fillna(False).astype(bool)
+    joined = pd.DataFrame({"score_t": real_t, "score_p": p.reindex(real_t.index)})
     n_missing = int(joined["score_p"].isna().sum())
-    joined = joined.fillna({"score_p": 0.0, "p_p": 1.0})
-    decoy_sig = pred_sig[pred_sig.index.isin(set(decoys))]
-    absent_sig = pred_sig[pred_sig.index.isin(set(absent))]
+    joined["score_p"] = joined["score_p"].fillna(0.0)
+    called = p_called.reindex(real_t.index).fillna(False).astype(bool)
+
+    def rate(kind: str) -> float:
+        return false_positive_rate(p_called[p_called.index.isin(families[kind])].to_numpy())
+
     return {
         "spearman": spearman(joined["score_t"], joined["score_p"]),
-        "pr_auc": pr_auc(truth_sig.reindex(joined.index).to_numpy(), joined["score_p"].to_numpy()),
+        "pr_auc": pr_auc(truth_sig.to_numpy(), joined["score_p"].to_numpy()),
         "n_pairs": float(len(joined)),
         "n_truth_significant": float(truth_sig.sum()),
+        "n_significant": float(called.sum()),
+        "recall": float(called[truth_sig].mean()) if truth_sig.any() else float("nan"),
         "n_missing": float(n_missing),
-        "decoy_fpr": false_positive_rate(decoy_sig.to_numpy()),
-        "absent_ligand_fpr": false_positive_rate(absent_sig.to_numpy()),
+        "decoy_fpr": rate("decoy"),
+        "cross_decoy_fpr": rate("cross"),
+        "absent_ligand_fpr": rate("absent"),
     }
 
 

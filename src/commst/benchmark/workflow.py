@@ -26,7 +26,14 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from commst.benchmark.ccc_recovery import absent_ligand_pairs, bivariate_recovery, celltype_recovery, decoy_pairs
+from commst.benchmark.ccc_recovery import (
+    SCORE_METRICS,
+    absent_ligand_pairs,
+    bivariate_recovery,
+    celltype_recovery,
+    decoy_pairs,
+    family_calls,
+)
 from commst.benchmark.data import thin_counts
 from commst.benchmark.heldout import log_normalise_with, run_heldout
 from commst.benchmark.metrics import GENE_METRICS, false_positive_rate, summarise_gene_metrics
@@ -45,7 +52,9 @@ THINNING_COLUMNS: tuple[str, ...] = (
 )
 """Columns of ``thinning.tsv``."""
 
-CCC_COLUMNS: tuple[str, ...] = ("method", "scenario", "p", "seed", "analysis", "metric", "value", "status", "error")
+CCC_COLUMNS: tuple[str, ...] = (
+    "method", "scenario", "p", "seed", "null", "analysis", "metric", "value", "status", "error",
+)
 """Columns of ``ccc_recovery.tsv``."""
 
 SUMMARY_COLUMNS: tuple[str, ...] = ("sample", "method", "scenario", "metric", "value")
@@ -302,16 +311,20 @@ def _single_gene_pairs(lr: pd.DataFrame, genes: set[str]) -> pd.DataFrame:
 
 
 def ccc_genes_and_pairs(
-    spatial: ad.AnnData, lr: pd.DataFrame, *, seed: int = 0
-) -> tuple[list[str], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Genes imputed for the CCC scenario and the pairs LIANA scores on them.
+    spatial: ad.AnnData, lr: pd.DataFrame, *, seed: int = 0, n_cross: int | None = 400
+) -> tuple[list[str], pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Genes imputed for the CCC scenario and the pairs tested on them.
 
     Returns
     -------
-    ``(genes, real, decoys, absent)``: the measured LR targets plus the decoy genes; the real
-    LR pairs among the measured targets; decoy pairs (:func:`decoy_pairs`, matched on mean and
-    sparsity in the truth); real pairs whose ligand the truth does not express.
+    ``(genes, real, decoys, absent, cross)``: the measured LR targets plus the decoy genes;
+    the real LR pairs among the measured targets; decoy pairs (:func:`decoy_pairs`, matched on
+    mean and sparsity in the truth); real pairs whose ligand the truth does not express; cross
+    decoys (:func:`commst.ccc.cross_decoys`: ligand × receptor genes of the measured targets
+    that are partners in no pair of ``lr``, at most ``n_cross``).
     """
+    from commst.ccc import cross_decoys
+
     info = spatial.uns["commst"]["genes"]
     targets = [g for g in info["lr_targets"] if g in spatial.var_names]
     real = _single_gene_pairs(lr, set(targets))
@@ -323,18 +336,35 @@ def ccc_genes_and_pairs(
     decoys = decoy_pairs(spatial, real, seed=seed)
     decoys = decoys[decoys["ligand"].isin(info["input"]) & decoys["receptor"].isin(info["input"])]
     absent = absent_ligand_pairs(spatial, real)
+    cross = cross_decoys(lr, targets, max_n=n_cross, seed=seed)
     genes = list(dict.fromkeys([*targets, *decoys["ligand"], *decoys["receptor"]]))
-    return genes, real, decoys.reset_index(drop=True), absent
+    return genes, real, decoys.reset_index(drop=True), absent, cross
 
 
-def _lognorm_adata(template: ad.AnnData, values: np.ndarray, genes: Sequence[str], labels: pd.Series) -> ad.AnnData:
+#: Label column of the significance null (what the workflow's imputed spots carry).
+NULL_LABEL_KEY = "matched_cell_type"
+
+
+def _lognorm_adata(
+    template: ad.AnnData,
+    values: np.ndarray,
+    genes: Sequence[str],
+    labels: pd.Series,
+    null_labels: pd.Series | np.ndarray,
+    uncertainty: np.ndarray | None = None,
+) -> ad.AnnData:
     out = ad.AnnData(
         X=np.asarray(values, dtype=np.float32),
-        obs=pd.DataFrame({"label": pd.Categorical(labels.reindex(template.obs_names).astype(str))},
-                         index=template.obs_names.copy()),
+        obs=pd.DataFrame(
+            {"label": pd.Categorical(labels.reindex(template.obs_names).astype(str)),
+             NULL_LABEL_KEY: pd.Categorical(np.asarray(null_labels).astype(str))},
+            index=template.obs_names.copy(),
+        ),
         var=pd.DataFrame(index=pd.Index(list(genes))),
     )
     out.obsm["spatial"] = np.asarray(template.obsm["spatial"], dtype=float)
+    if uncertainty is not None:
+        out.layers["uncertainty"] = np.asarray(uncertainty, dtype=np.float32)
     return out
 
 
@@ -343,19 +373,42 @@ def _celltype_options(options: Mapping[str, Any], seed: int) -> dict[str, Any]:
             "n_perms": options.get("n_perms", 100), "seed": seed}
 
 
-def _liana(
-    adata: ad.AnnData, resource: pd.DataFrame, real: pd.DataFrame, *, options: Mapping[str, Any], seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """LIANA+ bivariate scores over ``resource`` and rank_aggregate of the ``real`` pairs over ``obs['label']``."""
-    from commst.ccc import celltype_communication, spatial_bivariate
+def _tested(
+    adata: ad.AnnData,
+    resource: pd.DataFrame,
+    nulls: Sequence[str],
+    *,
+    options: Mapping[str, Any],
+    seed: int,
+) -> pd.DataFrame:
+    """LIANA+ bivariate scores over ``resource``, tested under each null: one block of rows per null."""
+    from commst.ccc import lr_significance, spatial_bivariate
 
-    _, biv = spatial_bivariate(
+    _, scores = spatial_bivariate(
         adata, resource, bandwidth=options.get("bandwidth"), cutoff=options.get("cutoff", 0.1),
         local_name=options.get("local_metric", "cosine"), global_name=options.get("global_metric", "morans"),
-        n_perms=options.get("n_perms", 100), seed=seed,
+        null="spots", n_perms=0, labels_key=NULL_LABEL_KEY, seed=seed,
     )
-    rank = celltype_communication(adata, real, groupby="label", **_celltype_options(options, seed))
-    return biv, rank
+    blocks = []
+    for null in nulls:
+        if scores.empty:
+            blocks.append(scores.assign(null=null))
+            continue
+        tested = lr_significance(
+            adata, scores, null=null, labels_key=NULL_LABEL_KEY, global_name=options.get("global_metric", "morans"),
+            n_perms=options.get("n_perms", 199), n_draws=options.get("n_draws", 10), seed=seed,
+        )
+        blocks.append(scores.drop(columns=["pvalue", "qvalue", "significant", "null"]).assign(
+            pvalue=tested["pvalue"].to_numpy(), null=null))
+    return pd.concat(blocks, ignore_index=True)
+
+
+def _null_labels(spatial: ad.AnnData, reference: ad.AnnData, inputs: Sequence[str], *, seed: int) -> pd.Series:
+    """kNN label transfer (the dominant cell type of each spot's matched reference cells)."""
+    from commst.tl import impute_knn
+
+    res = impute_knn(spatial, reference, targets=list(inputs)[:1], input_genes=list(inputs), seed=seed)
+    return pd.Series(np.asarray(res.labels).astype(str), index=spatial.obs_names, name=NULL_LABEL_KEY)
 
 
 def spot_labels(spatial: ad.AnnData, reference: ad.AnnData, *, seed: int = 0) -> pd.Series:
@@ -367,12 +420,9 @@ def spot_labels(spatial: ad.AnnData, reference: ad.AnnData, *, seed: int = 0) ->
     """
     if "cell_type" in spatial.obs:
         return spatial.obs["cell_type"].astype(str).rename("label")
-    from commst.tl import impute_knn
-
     genes = spatial.uns["commst"]["genes"]
     inputs = [g for g in genes["input"] if g in reference.var_names]
-    res = impute_knn(spatial, reference, targets=inputs[:1], input_genes=inputs, seed=seed)
-    return pd.Series(np.asarray(res.labels).astype(str), index=spatial.obs_names, name="label")
+    return _null_labels(spatial, reference, inputs, seed=seed).rename("label")
 
 
 def ccc_truth(
@@ -381,6 +431,8 @@ def ccc_truth(
     lr: pd.DataFrame,
     *,
     options: Mapping[str, Any],
+    nulls: Sequence[str] = ("uncertainty_labels",),
+    n_cross: int | None = 400,
     seed: int = 0,
 ) -> dict[str, pd.DataFrame]:
     """LIANA+ results on the truth and on the reference, with the pairs and labels of the CCC scenario.
@@ -393,34 +445,46 @@ def ccc_truth(
         LR table (``ligand``, ``receptor``).
     options
         ``ccc`` options: ``bandwidth``, ``cutoff``, ``local_metric``, ``global_metric``,
-        ``n_perms``, ``expr_prop``, ``min_cells``.
+        ``n_perms``, ``n_draws``, ``expr_prop``, ``min_cells``.
+    nulls
+        Nulls of the bivariate test (:data:`commst.ccc.NULLS`); the truth is measured data, so
+        the draw nulls test it without draws.
+    n_cross
+        Most cross decoys (:func:`ccc_genes_and_pairs`).
     seed
         Seed of decoys, labels and permutations.
 
     Returns
     -------
-    Dict of tables: ``pairs`` (ligand, receptor, kind in {real, decoy, absent}),
-    ``labels`` (spot, label), ``bivariate`` (truth), ``rank_aggregate`` (truth on the spot
-    labels), ``reference_rank_aggregate`` (reference over its cell types).
+    Dict of tables: ``pairs`` (ligand, receptor, kind in {real, decoy, absent, cross}),
+    ``labels`` (spot, label of rank_aggregate, ``matched_cell_type``: kNN label transfer on the
+    truth, the labels of the significance null), ``bivariate`` (truth, one block per null,
+    column ``null``), ``rank_aggregate`` (truth on the spot labels), ``reference_rank_aggregate``
+    (reference over its cell types).
     """
     from commst.ccc import celltype_communication
 
-    genes, real, decoys, absent = ccc_genes_and_pairs(spatial, lr, seed=seed)
+    genes, real, decoys, absent, cross = ccc_genes_and_pairs(spatial, lr, seed=seed, n_cross=n_cross)
     labels = spot_labels(spatial, reference, seed=seed)
+    inputs = [g for g in spatial.uns["commst"]["genes"]["input"] if g not in set(genes) and g in reference.var_names]
+    null_labels = _null_labels(spatial, reference, inputs, seed=seed)
     full_lib = np.asarray(counts_matrix(spatial).sum(axis=1)).ravel()
-    truth = _lognorm_adata(spatial, log_normalise_with(counts_matrix(spatial[:, genes]), full_lib), genes, labels)
-    resource = pd.concat([real, decoys[["ligand", "receptor"]]], ignore_index=True).drop_duplicates()
-    biv, rank = _liana(truth, resource, real, options=options, seed=seed)
+    truth = _lognorm_adata(spatial, log_normalise_with(counts_matrix(spatial[:, genes]), full_lib), genes, labels,
+                           null_labels.to_numpy())
+    resource = pd.concat([real, decoys[["ligand", "receptor"]], cross], ignore_index=True).drop_duplicates()
+    biv = _tested(truth, resource, nulls, options=options, seed=seed)
+    rank = celltype_communication(truth, real, groupby="label", **_celltype_options(options, seed))
     ref = reference[:, [g for g in genes if g in reference.var_names]].copy()
     ref_rank = celltype_communication(ref, real, groupby="cell_type", **_celltype_options(options, seed))
     pairs = pd.concat(
         [real.assign(kind="real"), decoys[["ligand", "receptor"]].assign(kind="decoy"),
-         absent[["ligand", "receptor"]].assign(kind="absent")],
+         absent[["ligand", "receptor"]].assign(kind="absent"), cross.assign(kind="cross")],
         ignore_index=True,
     )
     return {
         "pairs": pairs,
-        "labels": labels.rename_axis("spot").reset_index(),
+        "labels": pd.DataFrame({"spot": spatial.obs_names, "label": labels.to_numpy(),
+                                NULL_LABEL_KEY: null_labels.to_numpy()}),
         "bivariate": biv,
         "rank_aggregate": rank,
         "reference_rank_aggregate": ref_rank,
@@ -432,6 +496,42 @@ def _keys(pairs: pd.DataFrame, kind: str) -> list[str]:
     return (sub["ligand"].astype(str) + "^" + sub["receptor"].astype(str)).tolist()
 
 
+def _negatives(pairs: pd.DataFrame) -> dict[str, list[str]]:
+    return {"decoys": _keys(pairs, "decoy"), "absent": _keys(pairs, "absent"), "cross": _keys(pairs, "cross")}
+
+
+def _impute_ccc(
+    spatial: ad.AnnData,
+    reference: ad.AnnData,
+    spec: MethodSpec,
+    *,
+    genes: Sequence[str],
+    inputs: Sequence[str],
+    labels: pd.Series,
+    p: float,
+    seed: int,
+    scenario: str,
+) -> tuple[ad.AnnData, float]:
+    """Thin, impute the CCC genes and log-normalise them with uncertainty and null labels."""
+    from commst.tl import fill_missing, log_scale_sd
+
+    start = time.perf_counter()
+    thinned = thin_counts(spatial, p, seed=seed)
+    lib = np.asarray(counts_matrix(thinned).sum(axis=1)).ravel()
+    data = thinned if scenario == "thinned" else thinned[:, [g for g in thinned.var_names if g not in set(genes)]].copy()
+    res = spec.func(data, reference, targets=list(genes), input_genes=list(inputs), seed=seed, **spec.params)
+    runtime = time.perf_counter() - start
+    # what a method does not give (SpaGE, Tangram, ...: no uncertainty; no labels), the kNN neighbours do
+    res = fill_missing(res, data, reference, input_genes=inputs, seed=seed)
+    order = [res.targets.index(g) for g in genes]
+    pred = res.counts[:, order]
+    sd = log_scale_sd(pred, np.asarray(res.uncertainty)[:, order], lib)
+    null_labels = res.labels.reindex(spatial.obs_names).astype(str).to_numpy()
+    imputed = _lognorm_adata(spatial, log_normalise_with(pred, lib), genes, labels, null_labels, sd)
+    imputed.uns["sources"] = {k: res.extra[k] for k in ("uncertainty_source", "labels_source")}
+    return imputed, runtime
+
+
 def ccc_job(
     spatial: ad.AnnData,
     reference: ad.AnnData,
@@ -439,101 +539,131 @@ def ccc_job(
     *,
     truth: Mapping[str, pd.DataFrame],
     options: Mapping[str, Any],
-    p: float = 0.1,
-    seed: int = 0,
+    p_values: Sequence[float] = (0.1,),
+    seeds: Sequence[int] = (0,),
+    nulls: Sequence[str] = ("uncertainty_labels",),
     scenario: str = "thinned",
     alpha: float = 0.05,
     top_k: int = 50,
 ) -> tuple[pd.DataFrame, ad.AnnData | None]:
-    """Communication recovery of one method: impute from thinned data, LIANA+, compare with the truth.
+    """Communication recovery of one method: impute from thinned data, test, compare with the truth.
 
-    The spatial counts are binomially thinned with capture ``p``; the method imputes the CCC
-    genes (measured LR targets plus decoy genes; with ``scenario = "removed"`` they are
-    removed from the thinned data first); LIANA+ bivariate scores (Moran's R) and
-    rank_aggregate on the truth's spot labels are compared with those on the truth
-    (:func:`bivariate_recovery`, :func:`celltype_recovery`) and rank_aggregate also with the
-    reference's (``reference_agreement``).
+    For each capture ``p`` and seed the spatial counts are binomially thinned; the method
+    imputes the CCC genes (measured LR targets plus decoy genes; with ``scenario = "removed"``
+    they are removed from the thinned data first); a method without its own uncertainty or spot
+    labels gets the kNN neighbours' (:func:`commst.tl.fill_missing`). LIANA+ bivariate scores
+    (Moran's R) of real pairs and negatives are tested under each null exactly as the truth's
+    were (:func:`ccc_truth`) and compared with them (:func:`bivariate_recovery`: recall of the
+    truth's calls, decoy and cross-decoy rates); rank_aggregate on the truth's spot labels is
+    compared with the truth's and the reference's (:func:`celltype_recovery`).
 
     Parameters
     ----------
     truth
-        :func:`ccc_truth` tables.
+        :func:`ccc_truth` tables (its ``bivariate`` tested under ``nulls``).
     options
-        LIANA options as in :func:`ccc_truth`.
-    p, seed, scenario
-        Capture probability, thinning/method seed, ``"thinned"`` or ``"removed"``.
+        ``ccc`` options as in :func:`ccc_truth`.
+    p_values, seeds, scenario
+        Capture probabilities, thinning/method/permutation seeds, ``"thinned"`` or ``"removed"``.
+    nulls
+        Nulls of the bivariate test.
     alpha, top_k
-        Significance level of bivariate p-values; size of the top lists compared by Jaccard.
+        FDR of the bivariate calls; size of the top lists compared by Jaccard.
 
     Returns
     -------
-    ``(table, imputed)``: rows with :data:`CCC_COLUMNS` (one ``status`` row per metric, or
-    one failed row with the error); the log-normalised imputed AnnData (``None`` on failure).
+    ``(table, imputed)``: rows with :data:`CCC_COLUMNS` (bivariate call metrics once per null,
+    the score metrics :data:`~commst.benchmark.ccc_recovery.SCORE_METRICS` and the others with
+    ``null`` empty; one failed row per ``p`` and seed with the error where the
+    method failed); the log-normalised imputed AnnData of the first ``p`` and seed (``None``
+    when it failed).
     """
     pairs = truth["pairs"]
     real = pairs[pairs["kind"] == "real"][["ligand", "receptor"]]
-    resource = pairs[pairs["kind"].isin(["real", "decoy"])][["ligand", "receptor"]].drop_duplicates()
+    resource = pairs[pairs["kind"].isin(["real", "decoy", "cross"])][["ligand", "receptor"]].drop_duplicates()
     genes = list(dict.fromkeys(g for col in ("ligand", "receptor") for x in resource[col] for g in str(x).split("_")))
     labels = truth["labels"].set_index("spot")["label"]
+    truth_biv = truth["bivariate"]
     info = spatial.uns["commst"]["genes"]
     inputs = [g for g in info["input"] if g not in set(genes) and g in reference.var_names]
     name = getattr(spec, "name", "method")
-    base = {"scenario": scenario, "p": float(p), "seed": int(seed)}
-    start = time.perf_counter()
+    rows, first = [], None
     try:
         spec = spec() if not isinstance(spec, MethodSpec) else spec
         name = spec.name
-        thinned = thin_counts(spatial, p, seed=seed)
-        lib = np.asarray(counts_matrix(thinned).sum(axis=1)).ravel()
-        data = thinned if scenario == "thinned" else thinned[:, [g for g in thinned.var_names if g not in set(genes)]].copy()
-        res = spec.func(data, reference, targets=genes, input_genes=inputs, seed=seed, **spec.params)
-        pred = pd.DataFrame(res.counts, columns=res.targets)[genes].to_numpy()
-        imputed = _lognorm_adata(spatial, log_normalise_with(pred, lib), genes, labels)
-        runtime = time.perf_counter() - start
-        biv, rank = _liana(imputed.copy(), resource, real, options=options, seed=seed)
-        results = {
-            "bivariate": bivariate_recovery(
-                truth["bivariate"], biv, alpha=alpha, decoys=_keys(pairs, "decoy"), absent=_keys(pairs, "absent")
-            ),
-            "rank_aggregate": celltype_recovery(truth["rank_aggregate"], rank, k=top_k),
-            "reference_agreement": celltype_recovery(truth["reference_rank_aggregate"], rank, k=top_k),
-            "imputation": {"runtime_s": runtime},
-        }
-        rows = [
-            {"method": name, **base, "analysis": analysis, "metric": metric, "value": float(value),
-             "status": "ok", "error": ""}
-            for analysis, metrics in results.items() for metric, value in metrics.items()
-        ]
-        return pd.DataFrame(rows, columns=list(CCC_COLUMNS)), imputed
     except Exception as err:
-        logger.exception("%s failed in the communication-recovery scenario; recorded as failed", name)
-        row = {"method": name, **base, "analysis": "all", "metric": "failed", "value": np.nan,
-               "status": "failed", "error": f"{type(err).__name__}: {err}"[:500]}
-        return pd.DataFrame([row], columns=list(CCC_COLUMNS)), None
+        spec = err
+    for p in p_values:
+        for seed in seeds:
+            base = {"method": name, "scenario": scenario, "p": float(p), "seed": int(seed)}
+            try:
+                if isinstance(spec, Exception):
+                    raise spec
+                imputed, runtime = _impute_ccc(spatial, reference, spec, genes=genes, inputs=inputs, labels=labels,
+                                               p=p, seed=seed, scenario=scenario)
+                tested = _tested(imputed, resource, nulls, options=options, seed=seed)
+                rank = _rank_aggregate(imputed, real, options=options, seed=seed)
+                results: list[tuple[str, str, dict[str, float]]] = []
+                for i, null in enumerate(nulls):
+                    metrics = bivariate_recovery(
+                        truth_biv[truth_biv["null"] == null], tested[tested["null"] == null], alpha=alpha,
+                        **_negatives(pairs),
+                    )
+                    if i == 0:  # the same under every null
+                        results.append(("bivariate", "", {m: metrics[m] for m in SCORE_METRICS}))
+                    results.append(("bivariate", null, {m: v for m, v in metrics.items() if m not in SCORE_METRICS}))
+                results += [
+                    ("rank_aggregate", "", celltype_recovery(truth["rank_aggregate"], rank, k=top_k)),
+                    ("reference_agreement", "", celltype_recovery(truth["reference_rank_aggregate"], rank, k=top_k)),
+                    ("imputation", "", {"runtime_s": runtime}),
+                ]
+                rows += [{**base, "null": null, "analysis": analysis, "metric": metric, "value": float(value),
+                          "status": "ok", "error": ""}
+                         for analysis, null, metrics in results for metric, value in metrics.items()]
+                first = imputed if first is None else first
+            except Exception as err:
+                logger.exception("%s failed in the communication-recovery scenario (p=%g, seed %d); recorded as failed",
+                                 name, p, seed)
+                rows.append({**base, "null": "", "analysis": "all", "metric": "failed", "value": np.nan,
+                             "status": "failed", "error": f"{type(err).__name__}: {err}"[:500]})
+    return pd.DataFrame(rows, columns=list(CCC_COLUMNS)), first
+
+
+def _rank_aggregate(adata: ad.AnnData, real: pd.DataFrame, *, options: Mapping[str, Any], seed: int) -> pd.DataFrame:
+    """LIANA+ rank_aggregate of the ``real`` pairs over ``obs['label']`` (the truth's spot labels)."""
+    from commst.ccc import celltype_communication
+
+    return celltype_communication(adata, real, groupby="label", **_celltype_options(options, seed))
 
 
 def truth_reference_rows(truth: Mapping[str, pd.DataFrame], *, top_k: int = 50, alpha: float = 0.05) -> pd.DataFrame:
     """Rows of the truth itself (method ``truth``): the ceilings the methods are compared with.
 
     ``reference_agreement`` of the truth's rank_aggregate with the reference's, and, when
-    ``truth`` has ``bivariate`` and ``pairs``, the share of decoy and absent-ligand pairs the
-    truth itself calls significant (``bivariate`` ``decoy_fpr``, ``absent_ligand_fpr``): decoys
-    can be spatially co-expressed in real data too, so a method's decoy rate is read against it.
+    ``truth`` has ``bivariate`` and ``pairs``, per null the share of matched decoys, cross
+    decoys and absent-ligand pairs the truth itself calls significant (``bivariate``
+    ``decoy_fpr``, ``cross_decoy_fpr``, ``absent_ligand_fpr``; BH within each family) and its
+    number of significant real pairs (``n_truth_significant``): non-partner genes can be
+    spatially co-expressed in real tissue too, so a method's decoy rate is read against it.
     """
-    metrics = {"reference_agreement": celltype_recovery(truth["reference_rank_aggregate"], truth["rank_aggregate"], k=top_k)}
+    rows = [("reference_agreement", "", celltype_recovery(truth["reference_rank_aggregate"], truth["rank_aggregate"], k=top_k))]
     if "bivariate" in truth and "pairs" in truth:
         biv, pairs = truth["bivariate"], truth["pairs"]
-        key = biv["ligand"].astype(str) + "^" + biv["receptor"].astype(str)
-        sig = pd.Series(((biv["pvalue"] < alpha) & (biv["global_score"] > 0)).to_numpy(), index=key.to_numpy())
-        metrics["bivariate"] = {
-            "decoy_fpr": false_positive_rate(sig[sig.index.isin(_keys(pairs, "decoy"))].to_numpy()),
-            "absent_ligand_fpr": false_positive_rate(sig[sig.index.isin(_keys(pairs, "absent"))].to_numpy()),
-            "n_truth_significant": float(sig[sig.index.isin(_keys(pairs, "real"))].sum()),
-        }
+        nulls = biv["null"].unique() if "null" in biv else [""]
+        for null in nulls:
+            block = biv[biv["null"] == null] if "null" in biv else biv
+            called = family_calls(block, {"decoy": _keys(pairs, "decoy"), "absent": _keys(pairs, "absent"),
+                                          "cross": _keys(pairs, "cross")}, alpha=alpha)
+            rows.append(("bivariate", str(null), {
+                "decoy_fpr": false_positive_rate(called[called.index.isin(_keys(pairs, "decoy"))].to_numpy()),
+                "cross_decoy_fpr": false_positive_rate(called[called.index.isin(_keys(pairs, "cross"))].to_numpy()),
+                "absent_ligand_fpr": false_positive_rate(called[called.index.isin(_keys(pairs, "absent"))].to_numpy()),
+                "n_truth_significant": float(called[called.index.isin(_keys(pairs, "real"))].sum()),
+            }))
     return pd.DataFrame(
-        [{"method": "truth", "scenario": "truth", "p": 1.0, "seed": 0, "analysis": analysis,
+        [{"method": "truth", "scenario": "truth", "p": 1.0, "seed": 0, "null": null, "analysis": analysis,
           "metric": m, "value": float(v), "status": "ok", "error": ""}
-         for analysis, values in metrics.items() for m, v in values.items()],
+         for analysis, null, values in rows for m, v in values.items()],
         columns=list(CCC_COLUMNS),
     )
 
@@ -562,7 +692,8 @@ def summary_rows(
     Long table with :data:`SUMMARY_COLUMNS`. Metric names: ``{LR,non-LR}_{median_pcc, ...,
     accuracy_score, n_genes, n_failed}`` for the held-out (scenario ``heldout``) and thinning
     (scenario ``{thinned,removed}_p{p}``, medians over genes and seeds) tables;
-    ``{analysis}_{metric}`` (mean over seeds) for CCC (scenario ``ccc_{scenario}_p{p}``).
+    ``{analysis}_{metric}`` (mean over seeds) for CCC (scenario ``ccc_{scenario}_p{p}``), with
+    ``_{null}`` appended for the bivariate calls under each null.
     """
     parts = []
     if not gene_metrics.empty:
@@ -575,10 +706,11 @@ def summary_rows(
         s["metric"] = s["genes"] + "_" + s["metric"]
         parts.append(s[["method", "scenario", "metric", "value"]])
     if not ccc.empty:
+        null = ccc["null"].fillna("").astype(str) if "null" in ccc else pd.Series("", index=ccc.index)
         c = ccc.assign(
             scenario=np.where(ccc["method"].eq("truth"), "truth",
                               "ccc_" + ccc["scenario"] + "_p" + ccc["p"].map(lambda x: f"{float(x):g}")),
-            metric=ccc["analysis"] + "_" + ccc["metric"],
+            metric=ccc["analysis"] + "_" + ccc["metric"] + np.where(null.eq(""), "", "_" + null),
         )
         parts.append(c.groupby(["method", "scenario", "metric"], as_index=False, sort=False)["value"].mean())
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["method", "scenario", "metric", "value"])
@@ -586,16 +718,19 @@ def summary_rows(
     return out[list(SUMMARY_COLUMNS)]
 
 
-def headline_table(summary: pd.DataFrame, *, p: float = 0.1) -> pd.DataFrame:
+def headline_table(summary: pd.DataFrame, *, p: float = 0.1, null: str = "uncertainty_labels") -> pd.DataFrame:
     """The closing-note table: per sample and method, median LR-gene PCC (held-out),
-    median LR PCC at capture ``p`` (both thinning scenarios), CCC bivariate Spearman and decoy FPR.
+    median LR PCC at capture ``p`` (both thinning scenarios), CCC bivariate Spearman, and the
+    cross-decoy rate and recall of the truth's calls under ``null``.
 
     Parameters
     ----------
     summary
         ``summary.tsv``.
     p
-        Capture probability of the thinning columns.
+        Capture probability of the thinning and CCC columns.
+    null
+        Null of the CCC call columns.
 
     Returns
     -------
@@ -610,9 +745,10 @@ def headline_table(summary: pd.DataFrame, *, p: float = 0.1) -> pd.DataFrame:
     for (scenario, metric), col in pick.items():
         sub = summary[(summary["scenario"] == scenario) & (summary["metric"] == metric)]
         rows.append(sub.assign(column=col))
-    ccc = summary[summary["scenario"].astype(str).str.startswith("ccc_") | summary["method"].eq("truth")]
-    for metric, col in (("bivariate_spearman", "ccc_spearman"), ("bivariate_decoy_fpr", "decoy_fpr"),
-                        ("rank_aggregate_spearman", "rank_spearman")):
+    scenario = summary["scenario"].astype(str)
+    ccc = summary[(scenario.str.startswith("ccc_") & scenario.str.endswith(f"_p{p:g}")) | summary["method"].eq("truth")]
+    for metric, col in (("bivariate_spearman", "ccc_spearman"), (f"bivariate_cross_decoy_fpr_{null}", "decoy_fpr"),
+                        (f"bivariate_recall_{null}", "recall"), ("rank_aggregate_spearman", "rank_spearman")):
         rows.append(ccc[ccc["metric"] == metric].assign(column=col))
     long = pd.concat(rows, ignore_index=True)
     return long.pivot_table(index=["sample", "method"], columns="column", values="value", aggfunc="first")
