@@ -2,7 +2,8 @@
 with rare cell types run end to end and say so in the log and the report; a LIANA failure of one
 sample becomes our message and does not stop the other (slow: runs Snakemake).
 
-Both samples are cut from the bundled MERFISH hypothalamus pair (resources/benchmark):
+Both samples are cut from the bundled MERFISH hypothalamus pair (resources/benchmark) and use the
+user's own LR table (``lr_resource: name: my_pairs.tsv``, a pair of ours added to the consensus):
 ``panel25`` keeps 25 of the panel's 134 genes on the spatial side, ``rare`` keeps 5 cells of
 each of two oligodendrocyte types in the reference. The config is config/config.yaml as shipped,
 except fewer CCC permutations (10) to keep the run short; Snakemake runs without
@@ -28,6 +29,8 @@ BENCH = REPO / "resources" / "benchmark"
 pytestmark = pytest.mark.slow
 
 RARE = ("Immature oligodendrocyte", "Newly formed oligodendrocyte")
+#: A pair in no database: only the user's own LR table (lr_resource: name: a path) holds it.
+OWN_PAIR = ("Gad1", "Slc17a6")
 
 
 def _cmd(work: Path, *extra: str) -> list[str]:
@@ -75,8 +78,15 @@ def run(tmp_path_factory):
         ],
         columns=["sample", "reference", "spatial", "spatial_format", "species", "cell_type_key"],
     ).to_csv(work / "samples.tsv", sep="\t", index=False)
+    # the user's own LR table (relative to the working directory): the mouse consensus plus a pair of ours
+    from commst.priors import load_lr_resource
+
+    lr = load_lr_resource("consensus", "mouse")[["ligand", "receptor"]]
+    pd.concat([lr, pd.DataFrame({"ligand": [OWN_PAIR[0]], "receptor": [OWN_PAIR[1]]})]).to_csv(
+        work / "my_pairs.tsv", sep="\t", index=False)
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["samples"] = str(work / "samples.tsv")
+    config["lr_resource"]["name"] = "my_pairs.tsv"
     config["ccc"]["n_perms"] = 10
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     first = _run(work, "--cores", "2")
@@ -126,6 +136,37 @@ def test_rare_cell_types_are_kept_and_named_in_log_and_report(run):
         assert label not in set(spot_ccc["source"]) | set(spot_ccc["target"])
 
 
+def test_own_lr_table_and_the_communication_outputs(run):
+    """The user's LR table is the one tested; the calibrated test's tables, local scores and figures exist."""
+    work = run
+    own = pd.read_csv(work / "my_pairs.tsv", sep="\t")
+    table = pd.read_csv(work / "results/priors/mouse/lr_resource.tsv", sep="\t")
+    assert set(zip(table["ligand"], table["receptor"])) == set(zip(own["ligand"], own["receptor"]))
+    biv = pd.read_csv(work / "results/rare/ccc/bivariate.tsv", sep="\t")
+    assert "^".join(OWN_PAIR) in set(biv["interaction"])
+    assert set(zip(biv["ligand"], biv["receptor"])) <= set(zip(own["ligand"], own["receptor"]))
+    columns = ["interaction", "ligand", "receptor", "global_metric", "global_score", "pvalue", "qvalue",
+               "significant", "null"]
+    assert list(biv.columns[: len(columns)]) == columns
+    assert {"ligand_status", "receptor_status", "ligand_guarded_share", "receptor_guarded_share",
+            "measured_significant", "measured_testable", "only_after_imputation"} <= set(biv.columns)
+    assert (biv["null"] == "uncertainty_labels").all() and biv["pvalue"].between(0, 1).all()
+    assert set(biv["ligand_status"]) <= {"measured", "imputed", "guarded"}
+    assert (biv["significant"] == ((biv["qvalue"] < 0.05) & (biv["global_score"] > 0))).all()
+    # the MERFISH panel measured these genes: the measured data test the same pairs
+    measured = pd.read_csv(work / "results/rare/ccc/bivariate_measured.tsv", sep="\t")
+    assert len(measured) > 0 and biv["measured_testable"].sum() == len(set(measured["interaction"]) & set(biv["interaction"]))
+    assert (biv["only_after_imputation"] == (biv["significant"] & ~biv["measured_significant"])).all()
+    local = ad.read_h5ad(work / "results/rare/ccc/local_scores.h5ad")
+    assert list(local.var_names) == list(biv["interaction"]) and local.obsm["spatial"].shape == (local.n_obs, 2)
+    moran = pd.read_csv(work / "results/rare/ccc/moran.tsv", sep="\t")
+    assert len(moran) > 10 and moran["moran_observed"].notna().all()
+    html = (work / "report.html").read_text(errors="ignore")
+    for png in ("interaction_maps.png", "imputed_vs_measured.png", "moran_inflation.png",
+                "dotplot_spots_rank_aggregate.png", "dotplot_reference_rank_aggregate.png"):
+        assert (work / "results/rare/report" / png).stat().st_size > 10_000 and png in html
+
+
 def test_liana_failure_is_our_message_and_the_other_sample_finishes(run):
     """A LIANA failure in one sample (its imputed file holds a NaN) stops that sample only.
 
@@ -152,3 +193,4 @@ def test_liana_failure_is_our_message_and_the_other_sample_finishes(run):
     assert (work / "results/panel25/report/top_interactions.png").stat().st_mtime_ns > before
     assert pd.read_csv(work / "results/panel25/ccc/bivariate.tsv", sep="\t")["pvalue"].notna().all()
     assert not list((work / "results").rglob("*.part*"))
+

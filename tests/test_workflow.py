@@ -89,6 +89,10 @@ def test_ccc_tables_reference_real_lr_pairs(workflow_run):
     assert len(biv) > 50
     assert all((l, r) in pairs for l, r in zip(biv["ligand"], biv["receptor"]))
     assert biv["pvalue"].between(0, 1).all() and biv["global_score"].notna().all()
+    assert biv["qvalue"].between(0, 1).all() and {"significant", "null", "only_after_imputation"} <= set(biv.columns)
+    local = ad.read_h5ad(work / "results/mini/ccc/local_scores.h5ad")
+    assert local.n_obs == ad.read_h5ad(work / "results/mini/imputed.h5ad").n_obs and "spatial" in local.obsm
+    assert list(local.var_names) == list(biv["interaction"])
     assert biv["global_score"].is_monotonic_decreasing
     for name in ("rank_aggregate.tsv", "reference_rank_aggregate.tsv"):
         table = pd.read_csv(work / "results/mini/ccc" / name, sep="\t")
@@ -102,9 +106,10 @@ def test_ccc_tables_reference_real_lr_pairs(workflow_run):
 def test_report_and_logs(workflow_run):
     work, _, _ = workflow_run
     html = (work / "report.html").read_text(errors="ignore")
-    assert "spatial_lr_genes.png" in html and "top_interactions.png" in html
-    for png in ("spatial_lr_genes.png", "top_interactions.png"):
-        assert (work / "results/mini/report" / png).stat().st_size > 10_000
+    figures = ("spatial_lr_genes.png", "top_interactions.png", "interaction_maps.png", "imputed_vs_measured.png",
+               "moran_inflation.png", "dotplot_spots_rank_aggregate.png", "dotplot_reference_rank_aggregate.png")
+    for png in figures:
+        assert png in html and (work / "results/mini/report" / png).stat().st_size > 10_000
     logs = list((work / "logs").rglob("*.log"))
     assert len(logs) >= 6 and all(p.stat().st_size > 0 for p in logs if "priors" not in str(p))
     assert not list((work / "results").rglob("*.part*")), "temporary files left behind"

@@ -72,8 +72,10 @@ def top_interactions(
     """
     fig, (ax_bar, ax_cmp) = plt.subplots(1, 2, figsize=(13, max(4.0, 0.28 * n_interactions + 1)))
     top = bivariate.head(n_interactions).iloc[::-1]
-    significant = top["significant"].astype(bool).to_numpy() if "significant" in top else np.zeros(len(top), bool)
-    only = top["only_after_imputation"].astype(bool).to_numpy() if "only_after_imputation" in top else np.zeros(len(top), bool)
+    def flag(column: str) -> np.ndarray:
+        return top[column].astype(bool).to_numpy() if column in top else np.zeros(len(top), bool)
+
+    significant, only = flag("significant"), flag("only_after_imputation")
     colours = np.where(significant, "#3b0f70", "#c9c9d9")
     bars = ax_bar.barh(top["interaction"], top["global_score"], color=colours)
     for bar, hatched in zip(bars, only):

@@ -518,7 +518,9 @@ def _impute_ccc(
     start = time.perf_counter()
     thinned = thin_counts(spatial, p, seed=seed)
     lib = np.asarray(counts_matrix(thinned).sum(axis=1)).ravel()
-    data = thinned if scenario == "thinned" else thinned[:, [g for g in thinned.var_names if g not in set(genes)]].copy()
+    data = thinned
+    if scenario == "removed":
+        data = thinned[:, [g for g in thinned.var_names if g not in set(genes)]].copy()
     res = spec.func(data, reference, targets=list(genes), input_genes=list(inputs), seed=seed, **spec.params)
     runtime = time.perf_counter() - start
     # what a method does not give (SpaGE, Tangram, ...: no uncertainty; no labels), the kNN neighbours do
@@ -646,7 +648,8 @@ def truth_reference_rows(truth: Mapping[str, pd.DataFrame], *, top_k: int = 50, 
     number of significant real pairs (``n_truth_significant``): non-partner genes can be
     spatially co-expressed in real tissue too, so a method's decoy rate is read against it.
     """
-    rows = [("reference_agreement", "", celltype_recovery(truth["reference_rank_aggregate"], truth["rank_aggregate"], k=top_k))]
+    agreement = celltype_recovery(truth["reference_rank_aggregate"], truth["rank_aggregate"], k=top_k)
+    rows = [("reference_agreement", "", agreement)]
     if "bivariate" in truth and "pairs" in truth:
         biv, pairs = truth["bivariate"], truth["pairs"]
         nulls = biv["null"].unique() if "null" in biv else [""]

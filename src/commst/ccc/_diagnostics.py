@@ -35,7 +35,9 @@ INFLATION_MARGIN = 0.1
 N_SPLITS = 5
 
 
-def local_contributions(adata: ad.AnnData, pairs: pd.DataFrame, *, connectivity_key: str = "spatial_connectivities") -> np.ndarray:
+def local_contributions(
+    adata: ad.AnnData, pairs: pd.DataFrame, *, connectivity_key: str = "spatial_connectivities"
+) -> np.ndarray:
     """Spots × pairs contributions ``z_r[i] (W z_l)[i]`` to each pair's global Moran's R.
 
     They sum (over spots) to the global score. Only spots where both the ligand neighbourhood
@@ -219,6 +221,13 @@ def compare_measured(imputed_table: pd.DataFrame, measured_table: pd.DataFrame) 
     return out
 
 
+def measured_genes(imputed: ad.AnnData) -> list[str]:
+    """The imputed genes the spatial data measured (``var['measured_in_spatial']``; all when absent)."""
+    if "measured_in_spatial" not in imputed.var:
+        return list(imputed.var_names)
+    return list(imputed.var_names[imputed.var["measured_in_spatial"].to_numpy(bool)])
+
+
 def _moran(z: np.ndarray, weights: sp.csr_matrix) -> np.ndarray:
     """Moran's I of unit-norm columns ``z`` with weights summing to the number of spots."""
     return (z * np.asarray(weights @ z)).sum(axis=0)
@@ -283,7 +292,9 @@ def split_half_moran(
     return mean, sd
 
 
-def squidpy_moran(adata: ad.AnnData, genes: Sequence[str], *, connectivity_key: str = "spatial_connectivities") -> np.ndarray:
+def squidpy_moran(
+    adata: ad.AnnData, genes: Sequence[str], *, connectivity_key: str = "spatial_connectivities"
+) -> np.ndarray:
     """Moran's I of ``genes`` in ``X`` with squidpy over the graph in ``obsp`` (no row normalisation)."""
     import squidpy as sq
 
@@ -338,8 +349,7 @@ def moran_inflation(
     columns = ["gene", "moran_observed", "moran_observed_denoised", "moran_observed_denoised_sd", "moran_imputed",
                "bound", "inflated"]
     if genes is None:
-        flagged = imputed.var["measured_in_spatial"].to_numpy(bool) if "measured_in_spatial" in imputed.var else np.ones(imputed.n_vars, bool)
-        genes = [g for g in imputed.var_names[flagged] if g in measured.var_names]
+        genes = [g for g in measured_genes(imputed) if g in measured.var_names]
     genes = [str(g) for g in genes]
     if genes:
         detected = (_dense(measured[:, genes].X) > 0).sum(axis=0)

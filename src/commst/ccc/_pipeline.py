@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ._bivariate import spatial_bivariate, spatial_graph
-from ._diagnostics import compare_measured, driver_status, measured_view, moran_inflation
+from ._diagnostics import measured_genes, compare_measured, driver_status, measured_view, moran_inflation
 from ._liana import usable_pairs
 
 logger = logging.getLogger(__name__)
@@ -76,8 +76,7 @@ def measured_communication(
     pairs = usable_pairs(usable_pairs(resource, imputed.var_names), measured.var_names)
     logger.info("measured data: %d of the imputed genes' LR pairs have all their genes measured", len(pairs))
     genes = sorted({g for col in ("ligand", "receptor") for x in pairs[col] for g in str(x).split("_")})
-    flagged = imputed.var_names[imputed.var["measured_in_spatial"].to_numpy(bool)] if "measured_in_spatial" in imputed.var else []
-    keep = list(dict.fromkeys([*genes, *[g for g in flagged if g in measured.var_names]]))
+    keep = list(dict.fromkeys([*genes, *[g for g in measured_genes(imputed) if g in measured.var_names]]))
     measured = measured[:, keep].copy()
     _, table = _bivariate(measured, pairs, options, uncertainty_layer=None, seed=seed, sample=sample, path=path,
                           step="ccc_measured")
@@ -88,13 +87,14 @@ def measured_communication(
     graph.obsp["spatial_connectivities"] = measured.obsp["spatial_connectivities"]
     moran = moran_inflation(measured, graph, seed=seed)
     n_inflated = int(moran["inflated"].sum())
+    increase = moran["moran_imputed"] - moran["moran_observed_denoised"].fillna(moran["moran_observed"])
     if n_inflated:
         logger.warning(
             "%s: imputation made %d of %d measured LR genes more spatially structured than their measurement "
             "supports (Moran's I imputed > noise-corrected observed + max(0.1, 2 sd); median increase %.2f): "
             "their communication calls rest on structure the imputation added; see ccc/moran.tsv",
             path or "imputed data", n_inflated, len(moran),
-            float(np.nanmedian(moran["moran_imputed"] - moran["moran_observed_denoised"].fillna(moran["moran_observed"]))),
+            float(np.nanmedian(increase)),
         )
     return table, moran
 
@@ -141,5 +141,6 @@ def imputed_communication(
         local.var = table.set_index("interaction")
     only = int(table["only_after_imputation"].sum())
     if only:
-        logger.info("%d of %d significant pairs are significant only after imputation", only, int(table["significant"].sum()))
+        logger.info("%d of %d significant pairs are significant only after imputation", only,
+                    int(table["significant"].sum()))
     return local, table

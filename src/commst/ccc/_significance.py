@@ -274,7 +274,8 @@ def permutation_pvalues(
     total = np.zeros(observed.shape)
     for _ in range(n_rounds):
         if draws:
-            drawn = np.clip(x + np.asarray(sd, dtype=np.float32) * rng.standard_normal(x.shape, dtype=np.float32), 0, None)
+            noise = rng.standard_normal(x.shape, dtype=np.float32)
+            drawn = np.clip(x + np.asarray(sd, dtype=np.float32) * noise, 0, None)
             z = zscores(drawn)
             obs = stat(z, lig_cols, rec_cols).astype(np.float64)
         else:
