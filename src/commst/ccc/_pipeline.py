@@ -86,15 +86,15 @@ def measured_communication(
     graph = imputed.copy()
     graph.obsp["spatial_connectivities"] = measured.obsp["spatial_connectivities"]
     moran = moran_inflation(measured, graph, seed=seed)
-    n_inflated = int(moran["inflated"].sum())
-    increase = moran["moran_imputed"] - moran["moran_observed_denoised"].fillna(moran["moran_observed"])
-    if n_inflated:
+    inflated = moran[moran["inflated"].astype(bool)]
+    if len(inflated):
+        increase = inflated["moran_imputed"] - inflated["moran_observed_denoised"].fillna(inflated["moran_observed"])
         logger.warning(
-            "%s: imputation made %d of %d measured LR genes more spatially structured than their measurement "
-            "supports (Moran's I imputed > noise-corrected observed + max(0.1, 2 sd); median increase %.2f): "
-            "their communication calls rest on structure the imputation added; see ccc/moran.tsv",
-            path or "imputed data", n_inflated, len(moran),
-            float(np.nanmedian(increase)),
+            "%simputation made %d of %d measured LR genes more spatially structured than their measurement "
+            "supports (Moran's I imputed > noise-corrected observed + max(0.1, 2 sd), by a median of %.2f; e.g. %s): "
+            "communication calls that rest on them rest on structure the imputation added (ccc/moran.tsv)",
+            f"sample {sample!r}: " if sample else "", len(inflated), len(moran), float(np.nanmedian(increase)),
+            ", ".join(inflated.sort_values("moran_imputed", ascending=False)["gene"].head(5)),
         )
     return table, moran
 
