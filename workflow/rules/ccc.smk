@@ -2,23 +2,6 @@
 # and on the imputed spots (ccc_spatial, which marks pairs significant only after imputation),
 # and the cell-type-level LIANA+ methods on spot labels and on the reference.
 
-#: ccc: options each step uses (so that changing one reruns only the steps that use it).
-CCC_SPATIAL_OPTIONS = (
-    "bandwidth",
-    "cutoff",
-    "local_metric",
-    "global_metric",
-    "null_model",
-    "n_perms",
-    "n_draws",
-    "fdr",
-)
-CCC_CELLTYPE_OPTIONS = ("celltype_method", "expr_prop", "min_cells", "n_perms")
-
-
-def ccc_options(*keys):
-    return {key: config["ccc"][key] for key in dict.fromkeys(keys)}
-
 
 rule ccc_measured:
     input:

@@ -272,6 +272,24 @@ def impute_provenance():
     return sections
 
 
+#: ccc: options each step uses (so that changing one reruns only the steps that use it).
+CCC_SPATIAL_OPTIONS = (
+    "bandwidth",
+    "cutoff",
+    "local_metric",
+    "global_metric",
+    "null_model",
+    "n_perms",
+    "n_draws",
+    "fdr",
+)
+CCC_CELLTYPE_OPTIONS = ("celltype_method", "expr_prop", "min_cells", "n_perms")
+
+
+def ccc_options(*keys):
+    return {key: config["ccc"][key] for key in dict.fromkeys(keys)}
+
+
 def get_celltype_methods():
     """rank_aggregate always (the output contract), plus the configured method."""
     return list(dict.fromkeys(["rank_aggregate", config["ccc"]["celltype_method"]]))
