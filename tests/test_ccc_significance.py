@@ -196,3 +196,32 @@ def test_chosen_null_keeps_decoys_at_the_truth_rate_after_imputation(starmap_thi
     chosen = _decoy_rate(imputed, pairs, "uncertainty_labels")
     assert chosen <= _decoy_rate(truth, pairs, "uncertainty_labels") + 0.05
     assert _decoy_rate(imputed, pairs, "spots") > _decoy_rate(truth, pairs, "spots") + 0.05
+
+
+OPTIONS = {"bandwidth": None, "cutoff": 0.1, "local_metric": "cosine", "global_metric": "morans",
+           "null_model": "uncertainty_labels", "n_perms": 99, "n_draws": 5, "fdr": 0.05}
+
+
+def test_measured_and_imputed_steps_on_a_known_layout():
+    """The workflow's two steps: the measured data test the pairs whose genes they have, the imputed
+    table says which calls only imputation makes and where each gene stands."""
+    from commst.ccc import imputed_communication, measured_communication
+
+    noisy = communication_layout(seed=0)
+    imputed = communication_layout(seed=0, denoised=True)
+    imputed.var["measured_in_spatial"] = imputed.var_names != "R"  # the spatial panel lacks the receptor R
+    imputed.layers["observed"] = np.where(imputed.var["measured_in_spatial"], noisy.X, 0).astype(np.float32)
+    spatial = noisy[:, noisy.var_names != "R"].copy()
+    measured, moran = measured_communication(spatial, imputed, LAYOUT_PAIRS, OPTIONS)
+    assert list(measured["interaction"]) == ["L^G"] and not measured["significant"].any()
+    assert set(moran["gene"]) == set(imputed.var_names) - {"R"} and moran["moran_imputed"].notna().all()
+    local, table = imputed_communication(imputed, LAYOUT_PAIRS, measured, OPTIONS)
+    row = table.set_index("interaction")
+    assert row.loc["L^R", "significant"] and row.loc["L^R", "only_after_imputation"]
+    assert not row.loc["L^R", "measured_testable"] and row.loc["L^G", "measured_testable"]
+    assert row.loc["L^R", "receptor_status"] == "imputed" and row.loc["L^G", "ligand_status"] == "measured"
+    assert list(local.var_names) == list(table["interaction"]) and "only_after_imputation" in local.var
+    # a panel without any LR pair: nothing to compare, the Moran check still runs
+    empty, moran = measured_communication(spatial[:, ~spatial.var_names.isin(["L"])].copy(), imputed, LAYOUT_PAIRS,
+                                          OPTIONS)
+    assert empty.empty and list(empty.columns) == list(measured.columns) and len(moran) > 0

@@ -17,7 +17,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from ._bivariate import spatial_bivariate, spatial_graph
+from ._bivariate import empty_bivariate_table, spatial_bivariate, spatial_graph
 from ._diagnostics import measured_genes, compare_measured, driver_status, measured_view, moran_inflation
 from ._liana import usable_pairs
 
@@ -78,11 +78,14 @@ def measured_communication(
     genes = sorted({g for col in ("ligand", "receptor") for x in pairs[col] for g in str(x).split("_")})
     keep = list(dict.fromkeys([*genes, *[g for g in measured_genes(imputed) if g in measured.var_names]]))
     measured = measured[:, keep].copy()
-    _, table = _bivariate(measured, pairs, options, uncertainty_layer=None, seed=seed, sample=sample, path=path,
-                          step="ccc_measured")
-    if "spatial_connectivities" not in measured.obsp:  # no pair reached LIANA: the graph is still needed
+    if pairs.empty:
+        logger.info("the measured data hold no complete LR pair of the imputed genes: no pair to compare")
         spatial_graph(measured, bandwidth=options["bandwidth"], cutoff=options["cutoff"], sample=sample, path=path,
                       step="ccc_measured")
+        table = empty_bivariate_table(options["local_metric"], options["global_metric"])
+    else:
+        _, table = _bivariate(measured, pairs, options, uncertainty_layer=None, seed=seed, sample=sample,
+                              path=path, step="ccc_measured")
     graph = imputed.copy()
     graph.obsp["spatial_connectivities"] = measured.obsp["spatial_connectivities"]
     moran = moran_inflation(measured, graph, seed=seed)

@@ -24,7 +24,7 @@ spread undoes that false certainty, and the within-label permutation keeps the c
 layout out of the call. On held-out real data (a STARmap section and a MERFISH pair, thinned
 to 10 % and 25 % capture, 3 seeds, knn / SpaGE / Tangram / CommST imputations) this null called
 no more non-partner ligand × receptor pairs after imputation than in the unthinned truth
-(+0.05) in every run, where the ``spots`` null called 2–68 % of them (README, "Calibrated
+(+0.05) in every run, where the ``spots`` null called 2–76 % of them (README, "Calibrated
 communication").
 
 p-values are the normal approximation of the permutation distribution (one-sided, larger
