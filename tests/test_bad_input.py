@@ -437,6 +437,15 @@ def lr_table_of_mouse(inp: Inputs) -> Path:
     return inp.lr
 
 
+def own_lr_table_without_receptor(inp: Inputs) -> Path:
+    # lr_resource: name the path of the user's own table, which lacks a column
+    table = inp.work / "my_pairs.tsv"
+    table.write_text("ligand\tpartner\nCXCL12\tCXCR4\n")
+    inp.write_sheet()
+    inp.write_config(lr_resource={"name": str(table)})
+    return table
+
+
 def _npz(inp: Inputs, **arrays: Any) -> Path:
     path = inp.work / "ligand_target.npz"
     np.savez(path, **arrays)
@@ -600,6 +609,7 @@ CASES: dict[str, Case] = {
     "lr-table-wrong-columns": Case(corrupt_lr_table, r"lacks column\(s\) \['ligand', 'receptor'\]", fix="results/priors/human"),
     "lr-table-unreadable": Case(binary_lr_table, "cannot be read as a tab-separated LR table|lacks column", fix="rebuild the priors"),
     "lr-table-of-mouse": Case(lr_table_of_mouse, "LR genes look mouse but the sample's species is human", fix="species: mouse"),
+    "own-lr-table-without-receptor": Case(own_lr_table_without_receptor, r"lacks column\(s\) \['receptor'\]", via="workflow", fix="give lr_resource: name a tab-separated file"),
     "ligand-target-truncated": Case(corrupt_ligand_target, "cannot be read as a ligand-target matrix", via="function", prior_kind="ligand_target"),
     "ligand-target-of-mouse": Case(ligand_target_of_mouse, "ligand/target genes look mouse", via="function", prior_kind="ligand_target"),
     "ppi-corrupt": Case(corrupt_ppi, "cannot be read as a PPI edge table", via="function", prior_kind="ppi"),

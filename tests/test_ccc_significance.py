@@ -20,6 +20,8 @@ from commst.ccc import (
     moran_inflation,
     spatial_bivariate,
     spatial_graph,
+    split_half_moran,
+    statistic_weights,
 )
 from commst.ccc._significance import _label_groups, _within_labels
 
@@ -136,6 +138,15 @@ def test_moran_inflation_flags_layout_copied_into_noise():
     table = moran_inflation(measured, imputed).set_index("gene")
     assert table.loc["bgA0", "inflated"] and not table.loc["G", "inflated"]
     assert table.loc["G", "moran_observed_denoised"] > table.loc["G", "moran_observed"]
+    assert (table["bound"] >= table["moran_observed"] + 0.1 - 1e-9).all()  # noise never lowers the bound
+    # the split-half correction normalises by each spot's whole library, also on a subset of genes
+    genes = ["bgA0", "G"]
+    sub = measured[:, genes].copy()
+    sub.obs["total_counts"] = np.asarray(library).ravel()
+    again = moran_inflation(sub, imputed[:, genes].copy()).set_index("gene")
+    weights, _ = statistic_weights(sub.obsp["spatial_connectivities"])
+    expected, _ = split_half_moran(sub.layers["counts"], np.asarray(library).ravel(), weights, seed=0)
+    np.testing.assert_allclose(again.loc[genes, "moran_observed_denoised"], expected)
 
 
 @pytest.fixture(scope="module")

@@ -226,7 +226,8 @@ def moran_inflation(moran: pd.DataFrame, *, n_labels: int = 10) -> Figure:
     ax.set_ylabel("Moran's I imputed")
     verdict = (f"imputation inflated the spatial structure of {flagged.sum()} of {len(moran)} measured LR genes"
                if flagged.any() else f"no inflation flagged among {len(moran)} measured LR genes")
-    ax.set_title(f"{verdict}\n(inflated: imputed > corrected observed + max(0.1, 2 sd))", fontsize=9)
+    ax.set_title(f"{verdict}\n(inflated: imputed > corrected observed + max(0.1, 2 sd), at least observed + 0.1)",
+                 fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 
 import anndata as ad
@@ -169,7 +170,9 @@ def measured_view(spatial: ad.AnnData, imputed: ad.AnnData, *, labels_key: str =
     Returns
     -------
     Spots × measured genes AnnData (``X``, ``layers['counts']``, ``obsm['spatial']``,
-    ``obs[labels_key]``), without an uncertainty layer: measured values are not redrawn.
+    ``obs[labels_key]``, ``obs['total_counts']``: each spot's library over all its genes, which
+    ``X`` is normalised by and stays right when the genes are subset), without an uncertainty
+    layer: measured values are not redrawn.
     """
     missing = imputed.obs_names.difference(spatial.obs_names)
     if len(missing):
@@ -183,6 +186,11 @@ def measured_view(spatial: ad.AnnData, imputed: ad.AnnData, *, labels_key: str =
     )
     if "counts" in view.layers:
         out.layers["counts"] = view.layers["counts"].copy()
+    counts = view.layers["counts"] if "counts" in view.layers else None
+    if "total_counts" in view.obs:
+        out.obs["total_counts"] = view.obs["total_counts"].to_numpy(dtype=np.float64)
+    elif counts is not None:
+        out.obs["total_counts"] = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
     if labels_key in imputed.obs:
         out.obs[labels_key] = imputed.obs[labels_key].to_numpy()
     return out
@@ -248,7 +256,8 @@ def split_half_moran(
     independent sampling noise: their cross-Moran ``I(A, B)`` keeps only the signal's spatial
     covariance, their correlation ``corr(A, B)`` only the signal's share of the variance, and
     ``I(A, B) / corr(A, B)`` estimates the Moran's I the gene would have without sampling
-    noise. A gene whose halves correlate below 0.05 gets NaN (no signal to correct).
+    noise. A split whose halves correlate below 0.05 gives no estimate (no signal to correct);
+    a gene with estimates from fewer than half of the splits gets NaN.
 
     Parameters
     ----------
@@ -284,7 +293,8 @@ def split_half_moran(
         estimates.append(np.divide(cross, corr, out=np.full_like(corr, np.nan), where=corr > 0.05))
     est = np.array(estimates)
     with np.errstate(all="ignore"):
-        valid = np.isfinite(est).any(axis=0)
+        # a gene whose halves rarely correlate is too sparse for the correction: one lucky split is no estimate
+        valid = np.isfinite(est).sum(axis=0) >= max(1, math.ceil(n_splits / 2))
         mean = np.full(est.shape[1], np.nan)
         sd = np.full(est.shape[1], np.nan)
         mean[valid] = np.nanmean(est[:, valid], axis=0)
@@ -319,8 +329,8 @@ def moran_inflation(
 
     Rule: a gene is ``inflated`` when its imputed Moran's I exceeds the noise-corrected
     observed one by more than ``max(margin, 2 sd)`` (sd over the split-halves,
-    :func:`split_half_moran`); where the correction is undefined, the observed I plus
-    ``margin`` is the bound. The noise-corrected value is what the measurement supports once
+    :func:`split_half_moran`); the bound is never below the observed I plus ``margin``, which
+    is also the bound where the correction is undefined (too few informative splits). The noise-corrected value is what the measurement supports once
     sampling noise is removed, the most an honest denoiser can reach; an imputed value above it
     is spatial structure the imputation put there (e.g. cell-type layout copied from the
     reference).
@@ -364,13 +374,18 @@ def moran_inflation(
     if "counts" not in measured.layers:
         raise ValueError("the measured data need raw counts in layers['counts'] for the split-half correction")
     counts = _dense(sub_measured.layers["counts"])
-    library = np.asarray(measured.layers["counts"].sum(axis=1)).ravel()
+    if "total_counts" in measured.obs:  # the library X was normalised by (all genes, not only these)
+        library = measured.obs["total_counts"].to_numpy(dtype=np.float64)
+    else:
+        library = np.asarray(measured.layers["counts"].sum(axis=1), dtype=np.float64).ravel()
     denoised, spread = split_half_moran(counts, library, weights, n_splits=n_splits, seed=seed)
     table = pd.DataFrame({
         "gene": genes, "moran_observed": observed, "moran_observed_denoised": denoised,
         "moran_observed_denoised_sd": spread, "moran_imputed": imputed_i,
     })
+    # the corrected I can only raise the bound: a split-half ratio below the observed I is noise
+    # (sampling noise shrinks I towards 0), so the observed I + margin is the floor
     bound = table["moran_observed_denoised"] + np.maximum(margin, 2 * table["moran_observed_denoised_sd"])
-    table["bound"] = bound.fillna(table["moran_observed"] + margin)
+    table["bound"] = np.fmax(bound, table["moran_observed"] + margin)
     table["inflated"] = table["moran_imputed"] > table["bound"]
     return table[columns]

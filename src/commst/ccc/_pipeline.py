@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from ._bivariate import empty_bivariate_table, spatial_bivariate, spatial_graph
-from ._diagnostics import measured_genes, compare_measured, driver_status, measured_view, moran_inflation
+from ._diagnostics import (
+    INFLATION_MARGIN,
+    compare_measured,
+    driver_status,
+    measured_genes,
+    measured_view,
+    moran_inflation,
+)
 from ._liana import usable_pairs
 
 logger = logging.getLogger(__name__)
@@ -91,13 +98,15 @@ def measured_communication(
     moran = moran_inflation(measured, graph, seed=seed)
     inflated = moran[moran["inflated"].astype(bool)]
     if len(inflated):
-        increase = inflated["moran_imputed"] - inflated["moran_observed_denoised"].fillna(inflated["moran_observed"])
+        excess = inflated["moran_imputed"] - inflated["bound"]
         logger.warning(
             "%simputation made %d of %d measured LR genes more spatially structured than their measurement "
-            "supports (Moran's I imputed > noise-corrected observed + max(0.1, 2 sd), by a median of %.2f; e.g. %s): "
+            "supports (Moran's I imputed above the bound: noise-corrected observed + max(%g, 2 sd), at least "
+            "observed + %g; by a median of %.2f; e.g. %s): "
             "communication calls that rest on them rest on structure the imputation added (ccc/moran.tsv)",
-            f"sample {sample!r}: " if sample else "", len(inflated), len(moran), float(np.nanmedian(increase)),
-            ", ".join(inflated.sort_values("moran_imputed", ascending=False)["gene"].head(5)),
+            f"sample {sample!r}: " if sample else "", len(inflated), len(moran), INFLATION_MARGIN, INFLATION_MARGIN,
+            float(np.nanmedian(excess)),
+            ", ".join(inflated.assign(excess=excess).sort_values("excess", ascending=False)["gene"].head(5)),
         )
     return table, moran
 
