@@ -102,10 +102,11 @@ def measured_communication(
         logger.warning(
             "%simputation made %d of %d measured LR genes more spatially structured than their measurement "
             "supports (Moran's I imputed above the bound: noise-corrected observed + max(%g, 2 sd), at least "
-            "observed + %g; by a median of %.2f; e.g. %s): "
+            "observed + %g, the bound of %d of them whose noise correction is undefined; by a median of %.2f; "
+            "e.g. %s): "
             "communication calls that rest on them rest on structure the imputation added (ccc/moran.tsv)",
             f"sample {sample!r}: " if sample else "", len(inflated), len(moran), INFLATION_MARGIN, INFLATION_MARGIN,
-            float(np.nanmedian(excess)),
+            int(inflated["moran_observed_denoised"].isna().sum()), float(np.nanmedian(excess)),
             ", ".join(inflated.assign(excess=excess).sort_values("excess", ascending=False)["gene"].head(5)),
         )
     return table, moran
