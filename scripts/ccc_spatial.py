@@ -1,4 +1,4 @@
-"""LIANA+ on the imputed spots: the calibrated bivariate test, local scores and cell-type-level methods (Snakemake script)."""
+"""LIANA+ on the imputed spots: calibrated bivariate test, local scores, cell-type level (Snakemake script)."""
 
 import sys
 

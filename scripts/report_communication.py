@@ -1,4 +1,4 @@
-"""Communication figures of one sample: interaction maps, imputed vs measured, Moran's I inflation (Snakemake script)."""
+"""Communication figures of a sample: interaction maps, imputed vs measured, Moran's I (Snakemake script)."""
 
 import sys
 

@@ -91,7 +91,9 @@ def test_own_lr_table_is_read_checked_and_aliases_resolved(tmp_path) -> None:
     cases = {
         "ligand\tpartner\nTGFB1\tTGFBR1\n": "lacks column(s) ['receptor']",
         "ligand\treceptor\nTgfb1\tTgfbr1\nCxcl12\tCxcr4\n": "look mouse but the sample's species is human",
-        "ligand\treceptor\nTGFB1\tTGFBR1, TGFBR2\n": "not gene symbols or '_'-joined complexes (e.g. 'TGFBR1, TGFBR2' in row 2)",
+        "ligand\treceptor\nTGFB1\tTGFBR1, TGFBR2\n": (
+            "not gene symbols or '_'-joined complexes (e.g. 'TGFBR1, TGFBR2' in row 2)"
+        ),
         "ligand\treceptor\n": "has no ligand-receptor pairs",
     }
     for i, (text, problem) in enumerate(cases.items()):

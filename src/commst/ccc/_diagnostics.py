@@ -330,10 +330,10 @@ def moran_inflation(
     Rule: a gene is ``inflated`` when its imputed Moran's I exceeds the noise-corrected
     observed one by more than ``max(margin, 2 sd)`` (sd over the split-halves,
     :func:`split_half_moran`); the bound is never below the observed I plus ``margin``, which
-    is also the bound where the correction is undefined (too few informative splits). The noise-corrected value is what the measurement supports once
-    sampling noise is removed, the most an honest denoiser can reach; an imputed value above it
-    is spatial structure the imputation put there (e.g. cell-type layout copied from the
-    reference).
+    is also the bound where the correction is undefined (too few informative splits). The
+    noise-corrected value is what the measurement supports once sampling noise is removed, the
+    most an honest denoiser can reach; an imputed value above it is spatial structure the
+    imputation put there (e.g. cell-type layout copied from the reference).
 
     Parameters
     ----------
