@@ -5,6 +5,8 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
 
 
+import logging
+
 import anndata as ad
 import pandas as pd
 
@@ -19,7 +21,13 @@ def main(snakemake):
     local = ad.read_h5ad(snakemake.input.local_scores)
     save_figure(pl.interaction_maps(local, imputed, bivariate, n=snakemake.params.n_maps), snakemake.output.maps, dpi=110)
     save_figure(pl.imputed_vs_measured(bivariate), snakemake.output.measured, dpi=110)
-    save_figure(pl.moran_inflation(pd.read_csv(snakemake.input.moran, sep="\t")), snakemake.output.moran, dpi=110)
+    moran = pd.read_csv(snakemake.input.moran, sep="\t")
+    save_figure(pl.moran_inflation(moran), snakemake.output.moran, dpi=110)
+    logging.getLogger("commst").info(
+        "%d of %d LR pairs significant (%d only after imputation); %d of %d measured LR genes inflated",
+        int(bivariate["significant"].sum()), len(bivariate), int(bivariate["only_after_imputation"].sum()),
+        int(moran["inflated"].sum()), len(moran),
+    )
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

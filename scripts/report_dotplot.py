@@ -5,6 +5,8 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
 
 
+import logging
+
 import matplotlib.pyplot as plt
 import pandas as pd
 
@@ -18,6 +20,8 @@ def main(snakemake):
     where = "imputed spots grouped by matched label" if side == "spots" else "scRNA-seq reference by cell type"
     plot = pl.celltype_dotplot(table, method, top_n=snakemake.params.top_n,
                                title=f"{method} on the {where}: top {snakemake.params.top_n} interactions")
+    logging.getLogger("commst").info("%s dotplot of the %s: %d rows, top %d", method, where, len(table),
+                                     snakemake.params.top_n)
     with atomic_path(snakemake.output[0]) as tmp:
         if plot is None:  # an empty table (a note in the warnings table says why)
             fig, ax = plt.subplots(figsize=(6, 2))
