@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -140,3 +141,19 @@ def test_bandwidth_must_leave_spots_neighbours(imputed, caplog):
     with caplog.at_level("WARNING", logger="commst.ccc"):
         _, table = spatial_bivariate(outlier, RESOURCE, n_perms=5)
     assert "leaves 1 of 90 spots without a spatial neighbour" in caplog.text and len(table) == 2
+
+
+def test_celltype_dotplot_of_many_groups_is_saved(tmp_path):
+    """LIANA's dotplot of a label-level table with many groups (a reference with 16 cell types)."""
+    from commst.pl import celltype_dotplot
+
+    rng = np.random.default_rng(0)
+    types = [f"type{i}" for i in range(16)]
+    rows = [(s, t, f"L{i}", f"R{i}") for s in types for t in types for i in range(3)]
+    table = pd.DataFrame(rows, columns=["source", "target", "ligand_complex", "receptor_complex"])
+    table["magnitude_rank"] = rng.uniform(0.001, 1, len(table))
+    table["specificity_rank"] = rng.uniform(0.001, 1, len(table))
+    plot = celltype_dotplot(table, "rank_aggregate", top_n=20)
+    plot.save(tmp_path / "dotplot.png", format="png", dpi=50, verbose=False)
+    assert (tmp_path / "dotplot.png").stat().st_size > 10_000
+    assert celltype_dotplot(table.iloc[:0], "rank_aggregate") is None

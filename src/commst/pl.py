@@ -233,6 +233,10 @@ def moran_inflation(moran: pd.DataFrame, *, n_labels: int = 10) -> Figure:
     return fig
 
 
+#: Largest side of a plotnine figure (plotnine refuses to save above 25 inches).
+MAX_INCHES = 24.0
+
+
 def celltype_dotplot(table: pd.DataFrame, method: str, *, top_n: int = 20, title: str = "") -> Any:
     """LIANA's own dotplot (``li.pl.dotplot``) of a cell-type-level table: the ``top_n`` interactions.
 
@@ -257,7 +261,7 @@ def celltype_dotplot(table: pd.DataFrame, method: str, *, top_n: int = 20, title
     plot = li.pl.dotplot(
         liana_res=table, colour=colour, size=size, inverse_colour=rank, inverse_size=rank, top_n=top_n,
         orderby=colour, orderby_ascending=ascending, return_fig=True,
-        figure_size=(max(10.0, 1.6 * n_groups + 4), max(5.0, 0.25 * top_n + 3)),
+        figure_size=(min(max(10.0, 1.6 * n_groups + 4), MAX_INCHES), min(max(5.0, 0.25 * top_n + 3), MAX_INCHES)),
     )
     import plotnine as p9
 
