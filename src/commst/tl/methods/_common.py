@@ -3,7 +3,9 @@
 All baselines follow the convention of :func:`commst.tl.impute_knn`: a cell's or spot's
 expression of gene ``g`` is its *share* ``counts_g / sum(counts over input genes)``; a method
 predicts a share per spot and the expected count is that share times the spot's own total
-over the input genes (its depth).
+over the input genes (its depth). Shares are log-transformed as ``log1p(share × target_sum)``
+(:func:`commst.pp.lognorm` with the input-gene depth as the library), with the data's
+``target_sum`` (:func:`commst.pp.target_sum_of`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,7 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
-from commst.pp import counts_matrix
-from commst.tl._knn import log_profile
-
-SHARE_SCALE = 1e4
-"""Shares are log-transformed as ``log1p(share * SHARE_SCALE)``."""
+from ...pp import counts_matrix, lognorm, target_sum_of
 
 
 def check_genes(
@@ -58,10 +56,6 @@ def shares(adata: ad.AnnData, genes: Sequence[str], input_genes: Sequence[str]) 
 
 
 def log_shares(adata: ad.AnnData, genes: Sequence[str], input_genes: Sequence[str]) -> np.ndarray:
-    """``log1p(share * 1e4)`` of ``genes`` (dense), the normalised scale baselines work on."""
-    return log_profile(counts_matrix(adata[:, list(genes)]), input_depth(adata, input_genes))
-
-
-def counts_from_log_shares(log_share: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """Expected counts at spot depth from predicted ``log1p(share * 1e4)`` values."""
-    return np.maximum(np.expm1(log_share), 0.0) / SHARE_SCALE * depth[:, None]
+    """``log1p(share × target_sum)`` of ``genes`` (dense float64), the normalised scale baselines work on."""
+    counts = counts_matrix(adata[:, list(genes)]).toarray()
+    return lognorm(counts, input_depth(adata, input_genes), target_sum=target_sum_of(adata))

@@ -7,9 +7,9 @@ spots are then passed through the same network. The loss is a plain mean squared
 all output genes, so abundant, variable genes dominate it — exactly the behaviour CommST is
 compared against.
 
-Scale: inputs are ``log1p(share * 1e4)`` of the input genes, z-scored per gene within each
+Scale: inputs are ``log1p(share × target_sum)`` of the input genes, z-scored per gene within each
 modality (removing platform-wide shifts, as :func:`commst.tl.shared_embedding` does);
-outputs are ``log1p(share * 1e4)`` of the output genes, turned into expected counts at spot
+outputs are ``log1p(share × target_sum)`` of the output genes, turned into expected counts at spot
 depth.
 """
 
@@ -25,14 +25,14 @@ import torch
 from torch import nn
 from tqdm.auto import trange
 
-from commst._utils import zscore
-from commst.benchmark.methods._common import (
+from ..._utils import zscore
+from ...pp import counts_from_lognorm, target_sum_of
+from .._types import ImputationResult
+from ._common import (
     check_genes,
-    counts_from_log_shares,
     input_depth,
     log_shares,
 )
-from commst.tl import ImputationResult
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def impute_hvg_ae(
     model.eval()
     with torch.no_grad():
         pred = model(x_sp.to(device))[:, : len(targets)].cpu().numpy().astype(np.float64)
-    counts = counts_from_log_shares(pred, input_depth(spatial, input_genes))
+    counts = counts_from_lognorm(pred, input_depth(spatial, input_genes), target_sum=target_sum_of(spatial), clip=True)
     return ImputationResult(
         counts=counts,
         targets=targets,

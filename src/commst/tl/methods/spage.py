@@ -15,7 +15,7 @@ tabdelaal/SpaGE, ``SpaGE/main.py`` and ``principal_vectors.py``):
    and the spot's prediction is the weighted mean of their normalised expression.
 
 Normalisation: SpaGE works on log-normalised data; here both modalities use
-``log1p(share * 1e4)`` of their input-gene totals (:mod:`._common`), and the weighted mean
+``log1p(share × target_sum)`` of their input-gene totals (:mod:`._common`), and the weighted mean
 of the neighbours' log values is turned into expected counts at the spot's depth.
 Spots whose 50 neighbours all have cosine distance >= 1 (SpaGE would predict 0) get the
 unweighted mean of the 50 instead, and ``guard`` flags values that are zero because no
@@ -36,14 +36,15 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
-from commst._utils import zscore
-from commst.benchmark.methods._common import (
+from ..._constants import Keys
+from ..._utils import zscore
+from ...pp import counts_from_lognorm, target_sum_of
+from .._types import ImputationResult
+from ._common import (
     check_genes,
-    counts_from_log_shares,
     input_depth,
     log_shares,
 )
-from commst.tl import ImputationResult
 
 logger = logging.getLogger(__name__)
 
@@ -154,12 +155,14 @@ def impute_spage(
     rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
     weights = sp.csr_matrix((w.ravel(), (rows, idx.ravel())), shape=(idx.shape[0], reference.n_obs))
     pred_log = np.asarray(weights @ ref_log)
-    counts = counts_from_log_shares(pred_log, input_depth(spatial, input_genes))
+    counts = counts_from_lognorm(
+        pred_log, input_depth(spatial, input_genes), target_sum=target_sum_of(spatial), clip=True
+    )
     positive = weights.copy()
     positive.data = (positive.data > 0).astype(np.float32)
     expressed = np.asarray(positive @ (ref_log > 0).astype(np.float32)) > 0
 
-    cell_types = reference.obs["cell_type"].astype(str).to_numpy()
+    cell_types = reference.obs[Keys.obs.cell_type].astype(str).to_numpy()
     labels = _weighted_labels(w, cell_types[idx])
     labels.index = spatial.obs_names
     return ImputationResult(

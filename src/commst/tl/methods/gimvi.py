@@ -16,9 +16,9 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from commst.benchmark.methods._common import check_genes, input_depth
-from commst.pp import counts_matrix
-from commst.tl import ImputationResult
+from ...pp import counts_matrix
+from .._types import ImputationResult
+from ._common import check_genes, input_depth
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import anndata as ad
 import numpy as np
 
-from commst.pp import counts_matrix
-from commst.tl import ImputationResult
+from ...pp import counts_matrix
+from .._types import ImputationResult
 
 
 def impute_raw(

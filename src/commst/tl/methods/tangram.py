@@ -1,7 +1,7 @@
 """The ``tangram`` baseline: Tangram (Biancalani et al. 2021, *Nat Methods* 18:1352), cells mode.
 
 Uses tangram-sc (``tg.pp_adatas`` + ``tg.map_cells_to_space(mode="cells")``) on CPU or GPU.
-Both modalities are given to Tangram as ``log1p(share * 1e4)`` of the input genes (Li et al.
+Both modalities are given to Tangram as ``log1p(share × target_sum)`` of the input genes (Li et al.
 2022 also map normalised data); the learned cells x spots mapping ``M`` then projects the
 reference's target shares onto the spots, ``share_s = sum_c M[c, s] share_c / sum_c M[c, s]``
 (Tangram's ``project_genes`` on shares), and shares become expected counts at spot depth.
@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from commst.benchmark.methods._common import check_genes, input_depth, log_shares, shares
-from commst.tl import ImputationResult
+from ..._constants import Keys
+from .._types import ImputationResult
+from ._common import check_genes, input_depth, log_shares, shares
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,10 @@ def impute_tangram(
     targets, input_genes = check_genes(spatial, reference, targets, input_genes, "tangram")
     ad_sc = ad.AnnData(
         X=sp.csr_matrix(log_shares(reference, input_genes, input_genes).astype(np.float32)),
-        obs=pd.DataFrame({"cell_type": reference.obs["cell_type"].astype(str).to_numpy()},
-                         index=reference.obs_names.astype(str)),
+        obs=pd.DataFrame(
+            {Keys.obs.cell_type: reference.obs[Keys.obs.cell_type].astype(str).to_numpy()},
+            index=reference.obs_names.astype(str),
+        ),
         var=pd.DataFrame(index=input_genes),
     )
     ad_sp = ad.AnnData(
@@ -92,12 +95,10 @@ def impute_tangram(
     counts = pred_share * input_depth(spatial, input_genes)[:, None]
     expressed = np.asarray(((ref_share > 0).astype(np.float64).T @ (weights > 1e-6)).T) > 0
 
-    cell_types = reference.obs["cell_type"].astype(str)
+    cell_types = reference.obs[Keys.obs.cell_type].astype(str)
     onehot = pd.get_dummies(cell_types).astype(float)
     type_mass = weights.T @ onehot.to_numpy()
-    labels = pd.Series(
-        pd.Categorical(onehot.columns.to_numpy()[type_mass.argmax(axis=1)]), index=spatial.obs_names
-    )
+    labels = pd.Series(pd.Categorical(onehot.columns.to_numpy()[type_mass.argmax(axis=1)]), index=spatial.obs_names)
     history = ad_map.uns.get("training_history", {})
     main_loss = history.get("main_loss", [np.nan]) if isinstance(history, dict) else [np.nan]
     return ImputationResult(

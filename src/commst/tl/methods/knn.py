@@ -12,17 +12,19 @@ import scipy.sparse as sp
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from .._utils import zscore
-from ..pp import counts_matrix
-from ._types import ImputationResult
+from ..._constants import Keys
+from ..._utils import zscore
+from ...pp import counts_matrix, lognorm, target_sum_of
+from .._types import ImputationResult
 
 logger = logging.getLogger(__name__)
 
 
-def log_profile(counts: sp.csr_matrix, totals: np.ndarray) -> np.ndarray:
-    """log1p of counts per 10^4 counts of the given totals (dense; inputs are few genes)."""
-    scale = np.divide(1e4, totals, out=np.zeros_like(totals, dtype=np.float64), where=totals > 0)
-    return np.log1p(np.asarray(sp.diags(scale) @ counts.toarray(), dtype=np.float64))
+def _input_profile(adata: ad.AnnData, genes: list[str]) -> np.ndarray:
+    """Log-normalised counts of the input genes over their own totals, z-scored per gene."""
+    counts = counts_matrix(adata[:, genes])
+    totals = np.asarray(counts.sum(1)).ravel()
+    return zscore(lognorm(counts.toarray(), totals, target_sum=target_sum_of(adata)))
 
 
 def shared_embedding(
@@ -44,10 +46,8 @@ def shared_embedding(
     ``(spot_embedding, cell_embedding)``.
     """
     genes = list(input_genes)
-    sp_counts = counts_matrix(spatial[:, genes])
-    ref_counts = counts_matrix(reference[:, genes])
-    sp_x = zscore(log_profile(sp_counts, np.asarray(sp_counts.sum(1)).ravel()))
-    ref_x = zscore(log_profile(ref_counts, np.asarray(ref_counts.sum(1)).ravel()))
+    sp_x = _input_profile(spatial, genes)
+    ref_x = _input_profile(reference, genes)
     n_comp = int(min(n_pcs, len(genes) - 1, reference.n_obs - 1))
     pca = PCA(n_components=n_comp, random_state=seed).fit(ref_x)
     return pca.transform(sp_x), pca.transform(ref_x)
@@ -114,7 +114,7 @@ def impute_knn(
     n_expressing = np.asarray((weights @ (ref_share > 0).astype(np.float64)).todense()) * k
 
     counts = mean_share * spot_depth[:, None]
-    cell_types = reference.obs["cell_type"].astype(str).to_numpy()
+    cell_types = reference.obs[Keys.obs.cell_type].astype(str).to_numpy()
     labels = pd.DataFrame(cell_types[idx]).mode(axis=1)[0]
     labels.index = spatial.obs_names
     return ImputationResult(
