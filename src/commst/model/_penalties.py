@@ -1,10 +1,15 @@
-"""Prior regularisers of the CommST decoder: PPI-graph smoothness and NicheNet consistency."""
+"""Priors → penalties of the CommST decoder: PPI-graph smoothness and NicheNet consistency.
+
+:func:`model_priors` builds both priors of a sample from the workflow's prior artefacts
+(``results/priors/{species}/``); the other functions turn them into loss terms.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,10 +17,56 @@ import scipy.sparse as sp
 import torch
 from sklearn.neighbors import NearestNeighbors
 
+if TYPE_CHECKING:
+    from ._config import CommSTConfig
+
 logger = logging.getLogger(__name__)
 
 
-def gene_graph_edges(graph: sp.spmatrix | np.ndarray | pd.DataFrame, genes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def model_priors(
+    targets: Sequence[str],
+    input_genes: Sequence[str],
+    *,
+    config: CommSTConfig,
+    species: str,
+    lr: pd.DataFrame | None = None,
+    ppi_path: str | None = None,
+    ligand_target_path: str | None = None,
+) -> dict[str, Any]:
+    """The ``ppi`` and ``ligand_target`` arguments of :func:`commst.model.train` from prior artefacts.
+
+    Parameters
+    ----------
+    targets, input_genes
+        The sample's LR targets and input genes.
+    config
+        Model settings: a prior whose weight (``w_ppi``, ``w_nichenet``) is 0 is not built.
+    species
+        The sample's species.
+    lr
+        The LR table (``lr_resource.tsv``); its pairs join the PPI graph among the targets.
+    ppi_path, ligand_target_path
+        ``ppi_edges.parquet`` and ``ligand_target.npz``; a prior without its file is left out.
+
+    Returns
+    -------
+    ``{"ppi": gene graph among the targets, "ligand_target": targets × ligands}``, with the
+    entries that are switched on and have a file.
+    """
+    from ..priors import ligand_target_matrix, ppi_graph
+
+    priors: dict[str, Any] = {}
+    if config.w_ppi > 0 and ppi_path:
+        priors["ppi"] = ppi_graph(list(targets), species, lr=lr, path=ppi_path)
+    if config.w_nichenet > 0 and ligand_target_path:
+        lt = ligand_target_matrix(species, ligands=list(targets), targets=list(input_genes), path=ligand_target_path)
+        priors["ligand_target"] = lt.loc[lt.sum(axis=1) > 0, lt.sum(axis=0) > 0]
+    return priors
+
+
+def gene_graph_edges(
+    graph: sp.spmatrix | np.ndarray | pd.DataFrame, genes: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Undirected weighted edges ``(i, j, w)`` with ``i < j`` of a gene graph among ``genes``.
 
     Parameters
@@ -88,14 +139,17 @@ def build_nichenet_prior(
     (with a warning) when either set is empty.
     """
     if not isinstance(ligand_target, pd.DataFrame):
-        raise TypeError("ligand_target must be a DataFrame, target genes x ligand genes (commst.priors.ligand_target_matrix)")
+        raise TypeError(
+            "ligand_target must be a DataFrame, target genes x ligand genes (commst.priors.ligand_target_matrix)"
+        )
     decoded, input_genes = list(decoded), list(input_genes)
     ligands = [g for g in ligand_target.columns if g in set(decoded)]
     responses = [g for g in ligand_target.index if g in set(input_genes)]
     if not ligands or not responses:
         logger.warning(
             "NicheNet term off: %d ligands of the ligand-target matrix are decoded, %d of its targets are input genes",
-            len(ligands), len(responses),
+            len(ligands),
+            len(responses),
         )
         return None
     matrix = ligand_target.loc[responses, ligands].to_numpy(dtype=np.float32)
