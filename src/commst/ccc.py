@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from .validate import CommstInputError
+from ._constants import Keys, subunits
+from ._errors import CommstInputError
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def usable_pairs(resource: pd.DataFrame, genes: pd.Index | list[str]) -> pd.Data
     present = set(map(str, genes))
 
     def complete(entities: pd.Series) -> np.ndarray:
-        return np.array([all(g in present for g in str(e).split("_")) for e in entities], dtype=bool)
+        return np.array([all(g in present for g in subunits(e)) for e in entities], dtype=bool)
 
     keep = complete(resource["ligand"]) & complete(resource["receptor"])
     return resource[keep].reset_index(drop=True)
@@ -92,7 +93,7 @@ def _probe(n_groups: int = 2) -> tuple[ad.AnnData, pd.DataFrame]:
                          index=[f"o{i}" for i in range(n)]),
         var=pd.DataFrame(index=["PROBEL", "PROBER"]),
     )
-    adata.obsm["spatial"] = np.column_stack([np.arange(n) % 5, np.arange(n) // 5]).astype(float)
+    adata.obsm[Keys.obsm.spatial] = np.column_stack([np.arange(n) % 5, np.arange(n) // 5]).astype(float)
     return adata, pd.DataFrame({"ligand": ["PROBEL"], "receptor": ["PROBER"]})
 
 
@@ -126,7 +127,7 @@ CELLTYPE_METHODS = (
 )
 
 
-def auto_bandwidth(adata: ad.AnnData, *, spatial_key: str = "spatial") -> float:
+def auto_bandwidth(adata: ad.AnnData, *, spatial_key: str = Keys.obsm.spatial) -> float:
     """Median distance from each spot to its nearest other spot.
 
     With LIANA's Gaussian kernel and the default cutoff of 0.1, this bandwidth connects a

@@ -1,18 +1,21 @@
-"""Figures for the report: spatial maps of imputed LR genes and communication summaries."""
+"""Figures for the report: spatial maps of imputed LR genes and communication summaries.
+
+The functions return figures; :func:`commst._utils.save_figure` writes them. The backend is the
+caller's choice (the workflow sets ``MPLBACKEND=Agg``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import anndata as ad
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import squidpy as sq
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import squidpy as sq  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from ._constants import Keys, subunits
 
 
 def top_lr_genes(bivariate: pd.DataFrame, imputed: ad.AnnData, n_genes: int) -> list[str]:
@@ -20,7 +23,7 @@ def top_lr_genes(bivariate: pd.DataFrame, imputed: ad.AnnData, n_genes: int) -> 
     genes: list[str] = []
     for _, row in bivariate.iterrows():
         for complex_ in (row["ligand"], row["receptor"]):
-            for gene in str(complex_).split("_"):
+            for gene in subunits(complex_):
                 if gene in imputed.var_names and gene not in genes:
                     genes.append(gene)
         if len(genes) >= n_genes:
@@ -28,7 +31,9 @@ def top_lr_genes(bivariate: pd.DataFrame, imputed: ad.AnnData, n_genes: int) -> 
     return genes[:n_genes]
 
 
-def spatial_lr_genes(imputed: ad.AnnData, genes: Sequence[str], *, label_key: str = "matched_cell_type") -> Figure:
+def spatial_lr_genes(
+    imputed: ad.AnnData, genes: Sequence[str], *, label_key: str = Keys.obs.matched_cell_type
+) -> Figure:
     """Spatial maps of imputed LR genes (log-normalised), beside the spots' matched cell-type label."""
     color = ([label_key] if label_key in imputed.obs else []) + list(genes)
     sq.pl.spatial_scatter(
@@ -60,7 +65,9 @@ def top_interactions(
     bars = ax_bar.barh(top["interaction"], top["global_score"], color=plt.cm.magma(0.15 + 0.6 * pvals))
     ax_bar.set_xlabel(f"global score ({top['global_metric'].iloc[0] if len(top) else ''})")
     ax_bar.set_title(f"Top {len(top)} spatial LR pairs (darker = smaller p)")
-    ax_bar.bar_label(bars, labels=[f"p={p:.2g}" if p > 0 else "p<1/n_perms" for p in top["pvalue"]], fontsize=7, padding=2)
+    ax_bar.bar_label(
+        bars, labels=[f"p={p:.2g}" if p > 0 else "p<1/n_perms" for p in top["pvalue"]], fontsize=7, padding=2
+    )
 
     keys = ["source", "target", "ligand_complex", "receptor_complex"]
     score = "magnitude_rank" if "magnitude_rank" in spatial_celltype else spatial_celltype.columns[-1]

@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from ._lr import BUNDLED_RESOURCES, load_lr_resource, lr_genes
-from ._nichenet import LigandTargetMatrix, build_ligand_target, read_nichenet_rds
-from ._genes import load_alias_map
 from commst._utils import write_json
 
+from ._genes import load_alias_map
+from ._lr import BUNDLED_RESOURCES, load_lr_resource, lr_genes
+from ._nichenet import LigandTargetMatrix, build_ligand_target, read_nichenet_rds
 from ._paths import CommstPriorsError, bundled_dir, check_species
 from ._ppi import string_edges, write_table
 from .download import sha256sum

@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import pandas as pd
 
+from .._constants import COMPLEX_SEP, entity_genes, subunits
 from ._genes import load_alias_map, ortholog_map
 from ._paths import CommstPriorsError, check_species, read_bundled
 
@@ -94,10 +95,10 @@ def _resolve_aliases(df: pd.DataFrame, species: str) -> tuple[pd.DataFrame, int]
     renamed: set[str] = set()
 
     def fix(complex_: str) -> str:
-        subs = complex_.split("_")
+        subs = complex_.split(COMPLEX_SEP)
         new = [amap.get(s, s) for s in subs]
         renamed.update(s for s, t in zip(subs, new) if s != t)
-        return "_".join(new)
+        return COMPLEX_SEP.join(new)
 
     df = df.copy()
     for col in ("ligand", "receptor"):
@@ -195,7 +196,7 @@ def lr_genes(lr: pd.DataFrame) -> tuple[set[str], set[str]]:
         )
 
     def split(col: str) -> set[str]:
-        return {s for x in lr[col].astype(str) for s in x.split("_") if s}
+        return entity_genes(lr[col].astype(str))
 
     return split("ligand"), split("receptor")
 
@@ -205,6 +206,6 @@ def complex_subunits(lr: pd.DataFrame) -> list[list[str]]:
     seen: dict[str, list[str]] = {}
     for col in ("ligand", "receptor"):
         for x in lr[col].astype(str):
-            if "_" in x and x not in seen:
-                seen[x] = [s for s in x.split("_") if s]
+            if COMPLEX_SEP in x and x not in seen:
+                seen[x] = subunits(x)
     return list(seen.values())

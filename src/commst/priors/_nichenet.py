@@ -37,10 +37,11 @@ import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from ._genes import load_alias_map, ortholog_map
-from ._lr import load_lr_resource, lr_genes
 from commst._utils import atomic_path
 
+from .._constants import subunits
+from ._genes import load_alias_map, ortholog_map
+from ._lr import load_lr_resource, lr_genes
 from ._paths import CommstPriorsError, bundled_dir, check_species, read_bundled
 
 log = logging.getLogger(__name__)
@@ -166,8 +167,8 @@ def _lr_edges(lr: pd.DataFrame, name: str) -> pd.DataFrame:
     rows = [
         (a, b)
         for lig, rec in zip(lr["ligand"].astype(str), lr["receptor"].astype(str))
-        for a in lig.split("_")
-        for b in rec.split("_")
+        for a in subunits(lig)
+        for b in subunits(rec)
     ]
     return pd.DataFrame(rows, columns=["from", "to"]).assign(source=f"lrdb_{name}")
 

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._genes import load_alias_map, ortholog_map
-from ._lr import complex_subunits
 from commst._utils import atomic_path
 
+from .._constants import subunits
+from ._genes import load_alias_map, ortholog_map
+from ._lr import complex_subunits
 from ._paths import CommstPriorsError, check_species, read_bundled
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ def ppi_graph(
     if lr is not None:
         extra = [(a, b) for subs in complex_subunits(lr) for i, a in enumerate(subs) for b in subs[i + 1 :]]
         for lig, rec in zip(lr["ligand"].astype(str), lr["receptor"].astype(str)):
-            extra.extend((a, b) for a in lig.split("_") for b in rec.split("_"))
+            extra.extend((a, b) for a in subunits(lig) for b in subunits(rec))
         if extra:
             parts.append(pd.DataFrame(extra, columns=["gene_1", "gene_2"]).assign(weight=1.0))
     df = pd.concat(parts, ignore_index=True)

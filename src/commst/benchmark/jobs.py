@@ -1,0 +1,424 @@
+"""The benchmark's jobs: method lookup and one method on one sample in one scenario.
+
+Each Snakemake job of ``workflow/rules/benchmark.smk`` calls one function here (or in
+:mod:`.ccc_truth` and :mod:`.summary`), so the jobs are thin glue and everything is usable
+from a notebook:
+
+- :func:`resolve_method` turns a configured method name (a registered method of
+  :mod:`commst.tl.methods`, a CommST ablation, or a test-only ``module:function``) into an
+  imputation function and its params;
+- :func:`heldout_job`, :func:`thinning_job` and :func:`ccc_job` run one method on one sample
+  for one scenario and return a long table; a method that raises is recorded with
+  ``status = "failed"`` and its error instead of stopping the benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from commst._constants import subunits
+from commst.benchmark.ccc_recovery import bivariate_recovery, celltype_recovery
+from commst.benchmark.ccc_truth import liana_tables, lognorm_adata, pair_keys
+from commst.benchmark.data import thin_counts
+from commst.benchmark.heldout import run_heldout
+from commst.benchmark.metrics import GENE_METRICS
+from commst.benchmark.thinning import run_thinning
+from commst.pp import get_gene_sets, library_size, lognorm, target_sum_of
+from commst.tl.methods import get_meta, import_target
+
+logger = logging.getLogger(__name__)
+
+GENE_METRIC_COLUMNS: tuple[str, ...] = (
+    "method",
+    "scenario",
+    "fold",
+    "gene",
+    "is_lr",
+    *GENE_METRICS,
+    "status",
+    "error",
+    "runtime_s",
+)
+"""Columns of ``gene_metrics.tsv`` (issue #5 names the first nine)."""
+
+THINNING_COLUMNS: tuple[str, ...] = (
+    "method",
+    "scenario",
+    "p",
+    "seed",
+    "gene",
+    "is_lr",
+    *GENE_METRICS,
+    "status",
+    "error",
+    "runtime_s",
+)
+"""Columns of ``thinning.tsv``."""
+
+CCC_COLUMNS: tuple[str, ...] = ("method", "scenario", "p", "seed", "analysis", "metric", "value", "status", "error")
+"""Columns of ``ccc_recovery.tsv``."""
+
+SUMMARY_COLUMNS: tuple[str, ...] = ("sample", "method", "scenario", "metric", "value")
+"""Columns of ``summary.tsv``."""
+
+
+@dataclass
+class MethodSpec:
+    """A configured benchmark method: the imputation function and its keyword arguments."""
+
+    name: str
+    func: Callable[..., Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    base: str = ""
+
+
+class _ErrorLog:
+    """Wraps a method so that the messages of its exceptions are kept (they are re-raised)."""
+
+    def __init__(self, func: Callable[..., Any], name: str) -> None:
+        self.func, self.__name__, self.errors = func, name, []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.func(*args, **kwargs)
+        except Exception as err:
+            self.errors.append(f"{type(err).__name__}: {err}")
+            raise
+
+    def message(self) -> str:
+        return " | ".join(dict.fromkeys(self.errors))[:500]
+
+
+def _with_priors(
+    func: Callable[..., Any],
+    species: str,
+    lr: pd.DataFrame | None,
+    ppi_path: str | None,
+    ligand_target_path: str | None,
+) -> Callable[..., Any]:
+    """A trained method (CommST) that builds its priors for each call's targets (:func:`commst.model.model_priors`)."""
+
+    def impute_with_priors(spatial, reference, *, targets, input_genes, seed=0, **params):
+        from commst.model import CommSTConfig, model_priors
+
+        config = CommSTConfig().replace(**{k: v for k, v in params.items() if k in CommSTConfig.__dataclass_fields__})
+        priors = model_priors(
+            targets,
+            input_genes,
+            config=config,
+            species=species,
+            lr=lr,
+            ppi_path=ppi_path,
+            ligand_target_path=ligand_target_path,
+        )
+        params = {**params, **priors}
+        params.setdefault("progress", False)
+        return func(spatial, reference, targets=targets, input_genes=input_genes, seed=seed, **params)
+
+    return impute_with_priors
+
+
+def resolve_method(
+    name: str,
+    *,
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    extra_methods: Mapping[str, str] | None = None,
+    model: Mapping[str, Any] | None = None,
+    species: str = "human",
+    lr: pd.DataFrame | None = None,
+    ppi_path: str | None = None,
+    ligand_target_path: str | None = None,
+    threads: int | None = None,
+) -> MethodSpec:
+    """The imputation function and keyword arguments of a configured benchmark method.
+
+    Parameters
+    ----------
+    name
+        A registered method (:data:`commst.tl.methods.REGISTRY`: the baselines and ``commst``),
+        a variant (``variants[name]``) or a test-only method (``extra_methods[name]``).
+    variants
+        Name → ``{"method": base name, "params": {...}}``: e.g. CommST ablations
+        (``commst_no_priors: {method: commst, params: {w_ppi: 0, w_nichenet: 0}}``).
+    params
+        Method name → keyword arguments (config ``benchmark.params``); a variant gets its
+        base's params updated with its own.
+    extra_methods
+        Name → ``"module:function"`` with the common imputation signature.
+    model
+        CommST settings (config ``model:``), the base of a trained method (``commst``) and its
+        variants.
+    species, lr, ppi_path, ligand_target_path
+        Priors of CommST (the workflow's prior artefacts); without paths the priors are off.
+    threads
+        Torch CPU threads for CommST (``num_threads``) when ``model`` does not set them.
+
+    Returns
+    -------
+    :class:`MethodSpec`.
+    """
+    variants, params, extra_methods = dict(variants or {}), dict(params or {}), dict(extra_methods or {})
+    base, own = name, dict(params.get(name, {}))
+    if name in variants:
+        base = str(variants[name].get("method", "commst"))
+        own = {**dict(params.get(base, {})), **dict(variants[name].get("params", {})), **own}
+    if base in extra_methods:
+        return MethodSpec(name, import_target(extra_methods[base]), own, base)
+    meta = get_meta(base)
+    if meta.trained:  # trained inside each call, from the model: settings, with its priors
+        settings = {**dict(model or {}), **own}
+        if threads and settings.get("num_threads") is None:
+            settings["num_threads"] = int(threads)
+        func = _with_priors(meta.function(), species, lr, ppi_path, ligand_target_path)
+        return MethodSpec(name, func, settings, base)
+    return MethodSpec(name, meta.function(), own, base)
+
+
+def _fill_failed(table: pd.DataFrame, message: str) -> pd.DataFrame:
+    table["error"] = np.where(table["status"].eq("ok"), "", message or "see the job's log")
+    return table
+
+
+def _all_failed(genes: Sequence[str], lr: set[str], message: str, **columns: Any) -> pd.DataFrame:
+    tab = pd.DataFrame({"gene": list(genes), **{m: np.nan for m in GENE_METRICS}})
+    tab["is_lr"] = tab["gene"].isin(lr)
+    tab["status"], tab["error"], tab["runtime_s"] = "failed", message, np.nan
+    for key, value in columns.items():
+        tab[key] = value
+    return tab
+
+
+def _recorded(
+    spec: MethodSpec | Callable[[], MethodSpec],
+    run: Callable[[Callable[..., Any], dict[str, Any]], pd.DataFrame],
+    failed: Callable[[str], pd.DataFrame],
+    what: str,
+) -> pd.DataFrame:
+    """``run(method, params)`` with the method's errors recorded; ``failed(message)`` when it cannot start."""
+    name = getattr(spec, "name", "method")
+    try:
+        spec = spec() if not isinstance(spec, MethodSpec) else spec
+        wrapped = _ErrorLog(spec.func, spec.name)
+        tab = _fill_failed(run(wrapped, spec.params), wrapped.message())
+    except Exception as err:  # the method could not be set up at all: every row failed
+        logger.exception("%s could not run the %s scenario; recorded as failed", name, what)
+        tab = failed(f"{type(err).__name__}: {err}")
+    tab["method"] = name
+    return tab
+
+
+def heldout_job(
+    spatial: ad.AnnData,
+    reference: ad.AnnData,
+    spec: MethodSpec | Callable[[], MethodSpec],
+    *,
+    lr_genes: Sequence[str],
+    n_folds: int = 10,
+    seed: int = 0,
+    genes: str = "all",
+) -> pd.DataFrame:
+    """Held-out-gene scenario of one method on one sample (rows of ``gene_metrics.tsv``).
+
+    Parameters
+    ----------
+    spatial, reference
+        Prepared pair (:func:`commst.pp.prepare`).
+    spec
+        The method (or a callable building it, so that a failing import is recorded too).
+    lr_genes
+        Genes of the LR database (flag ``is_lr``; spread over the folds).
+    n_folds, seed
+        Folds of the shared genes and the seed of split and method.
+    genes
+        ``"all"``: score every shared gene; ``"lr"``: only LR genes (faster, same inputs).
+
+    Returns
+    -------
+    Table with :data:`GENE_METRIC_COLUMNS`, ``scenario = "heldout"``.
+    """
+    lr = set(map(str, lr_genes))
+    shared = [g for g in spatial.var_names if g in set(reference.var_names)]
+    score = None if genes == "all" else [g for g in shared if g in lr]
+    tab = _recorded(
+        spec,
+        lambda func, params: run_heldout(
+            spatial,
+            reference,
+            func,
+            lr_genes=sorted(lr),
+            n_folds=n_folds,
+            seed=seed,
+            genes_to_score=score,
+            method_params=params,
+            on_error="record",
+            verbose=False,
+        ),
+        lambda message: _all_failed(score if score is not None else shared, lr, message, fold=-1),
+        "held-out",
+    )
+    tab["scenario"] = "heldout"
+    return tab[list(GENE_METRIC_COLUMNS)]
+
+
+def thinning_job(
+    spatial: ad.AnnData,
+    reference: ad.AnnData,
+    spec: MethodSpec | Callable[[], MethodSpec],
+    *,
+    lr_genes: Sequence[str],
+    p_values: Sequence[float],
+    seeds: Sequence[int],
+    scenarios: Sequence[str] = ("thinned", "removed"),
+) -> pd.DataFrame:
+    """Capture-thinning scenarios of one method on one sample (rows of ``thinning.tsv``).
+
+    The targets are the sample's LR targets that the spatial data measured (a truth exists);
+    the inputs are the sample's input genes (``spatial.uns['commst']['genes']['input']``).
+
+    Returns
+    -------
+    Table with :data:`THINNING_COLUMNS`.
+    """
+    genes = get_gene_sets(spatial)
+    targets = [g for g in genes.lr_targets if g in spatial.var_names]
+    inputs = [g for g in genes.input if g in spatial.var_names and g in reference.var_names]
+    lr = set(map(str, lr_genes))
+    tab = _recorded(
+        spec,
+        lambda func, params: run_thinning(
+            spatial,
+            reference,
+            func,
+            targets=targets,
+            input_genes=inputs,
+            lr_genes=sorted(lr),
+            p_values=list(p_values),
+            seeds=list(seeds),
+            scenarios=list(scenarios),
+            method_params=params,
+            on_error="record",
+            verbose=False,
+        ),
+        lambda message: pd.concat(
+            [
+                _all_failed(targets, lr, message, scenario=sc, p=float(p), seed=int(s))
+                for sc in scenarios
+                for p in p_values
+                for s in seeds
+            ],
+            ignore_index=True,
+        ),
+        "thinning",
+    )
+    return tab[list(THINNING_COLUMNS)]
+
+
+def ccc_job(
+    spatial: ad.AnnData,
+    reference: ad.AnnData,
+    spec: MethodSpec | Callable[[], MethodSpec],
+    *,
+    truth: Mapping[str, pd.DataFrame],
+    options: Mapping[str, Any],
+    p: float = 0.1,
+    seed: int = 0,
+    scenario: str = "thinned",
+    alpha: float = 0.05,
+    top_k: int = 50,
+) -> tuple[pd.DataFrame, ad.AnnData | None]:
+    """Communication recovery of one method: impute from thinned data, LIANA+, compare with the truth.
+
+    The spatial counts are binomially thinned with capture ``p``; the method imputes the CCC
+    genes (measured LR targets plus decoy genes; with ``scenario = "removed"`` they are
+    removed from the thinned data first); LIANA+ bivariate scores (Moran's R) and
+    rank_aggregate on the truth's spot labels are compared with those on the truth
+    (:func:`bivariate_recovery`, :func:`celltype_recovery`) and rank_aggregate also with the
+    reference's (``reference_agreement``).
+
+    Parameters
+    ----------
+    truth
+        :func:`ccc_truth` tables.
+    options
+        LIANA options as in :func:`ccc_truth`.
+    p, seed, scenario
+        Capture probability, thinning/method seed, ``"thinned"`` or ``"removed"``.
+    alpha, top_k
+        Significance level of bivariate p-values; size of the top lists compared by Jaccard.
+
+    Returns
+    -------
+    ``(table, imputed)``: rows with :data:`CCC_COLUMNS` (one ``status`` row per metric, or
+    one failed row with the error); the log-normalised imputed AnnData (``None`` on failure).
+    """
+    pairs = truth["pairs"]
+    real = pairs[pairs["kind"] == "real"][["ligand", "receptor"]]
+    resource = pairs[pairs["kind"].isin(["real", "decoy"])][["ligand", "receptor"]].drop_duplicates()
+    genes = list(dict.fromkeys(g for col in ("ligand", "receptor") for x in resource[col] for g in subunits(x)))
+    labels = truth["labels"].set_index("spot")["label"]
+    inputs = [g for g in get_gene_sets(spatial).input if g not in set(genes) and g in reference.var_names]
+    name = getattr(spec, "name", "method")
+    base = {"scenario": scenario, "p": float(p), "seed": int(seed)}
+    start = time.perf_counter()
+    try:
+        spec = spec() if not isinstance(spec, MethodSpec) else spec
+        name = spec.name
+        thinned = thin_counts(spatial, p, seed=seed)
+        lib = library_size(thinned)
+        data = (
+            thinned
+            if scenario == "thinned"
+            else thinned[:, [g for g in thinned.var_names if g not in set(genes)]].copy()
+        )
+        res = spec.func(data, reference, targets=genes, input_genes=inputs, seed=seed, **spec.params)
+        pred = pd.DataFrame(res.counts, columns=res.targets)[genes].to_numpy()
+        imputed = lognorm_adata(spatial, lognorm(pred, lib, target_sum=target_sum_of(spatial)), genes, labels)
+        runtime = time.perf_counter() - start
+        biv, rank = liana_tables(imputed.copy(), resource, real, options=options, seed=seed)
+        results = {
+            "bivariate": bivariate_recovery(
+                truth["bivariate"],
+                biv,
+                alpha=alpha,
+                decoys=pair_keys(pairs, "decoy"),
+                absent=pair_keys(pairs, "absent"),
+            ),
+            "rank_aggregate": celltype_recovery(truth["rank_aggregate"], rank, k=top_k),
+            "reference_agreement": celltype_recovery(truth["reference_rank_aggregate"], rank, k=top_k),
+            "imputation": {"runtime_s": runtime},
+        }
+        rows = [
+            {
+                "method": name,
+                **base,
+                "analysis": analysis,
+                "metric": metric,
+                "value": float(value),
+                "status": "ok",
+                "error": "",
+            }
+            for analysis, metrics in results.items()
+            for metric, value in metrics.items()
+        ]
+        return pd.DataFrame(rows, columns=list(CCC_COLUMNS)), imputed
+    except Exception as err:
+        logger.exception("%s failed in the communication-recovery scenario; recorded as failed", name)
+        row = {
+            "method": name,
+            **base,
+            "analysis": "all",
+            "metric": "failed",
+            "value": np.nan,
+            "status": "failed",
+            "error": f"{type(err).__name__}: {err}"[:500],
+        }
+        return pd.DataFrame([row], columns=list(CCC_COLUMNS)), None

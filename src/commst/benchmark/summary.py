@@ -1,0 +1,144 @@
+"""Aggregation of the benchmark: the truth's own rows, ``summary.tsv`` and the headline table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from commst.benchmark.ccc_recovery import celltype_recovery
+from commst.benchmark.ccc_truth import pair_keys
+from commst.benchmark.jobs import CCC_COLUMNS, SUMMARY_COLUMNS
+from commst.benchmark.metrics import false_positive_rate, summarise_gene_metrics
+
+
+def truth_reference_rows(truth: Mapping[str, pd.DataFrame], *, top_k: int = 50, alpha: float = 0.05) -> pd.DataFrame:
+    """Rows of the truth itself (method ``truth``): the ceilings the methods are compared with.
+
+    ``reference_agreement`` of the truth's rank_aggregate with the reference's, and, when
+    ``truth`` has ``bivariate`` and ``pairs``, the share of decoy and absent-ligand pairs the
+    truth itself calls significant (``bivariate`` ``decoy_fpr``, ``absent_ligand_fpr``): decoys
+    can be spatially co-expressed in real data too, so a method's decoy rate is read against it.
+    """
+    metrics = {
+        "reference_agreement": celltype_recovery(truth["reference_rank_aggregate"], truth["rank_aggregate"], k=top_k)
+    }
+    if "bivariate" in truth and "pairs" in truth:
+        biv, pairs = truth["bivariate"], truth["pairs"]
+        key = biv["ligand"].astype(str) + "^" + biv["receptor"].astype(str)
+        sig = pd.Series(((biv["pvalue"] < alpha) & (biv["global_score"] > 0)).to_numpy(), index=key.to_numpy())
+        metrics["bivariate"] = {
+            "decoy_fpr": false_positive_rate(sig[sig.index.isin(pair_keys(pairs, "decoy"))].to_numpy()),
+            "absent_ligand_fpr": false_positive_rate(sig[sig.index.isin(pair_keys(pairs, "absent"))].to_numpy()),
+            "n_truth_significant": float(sig[sig.index.isin(pair_keys(pairs, "real"))].sum()),
+        }
+    return pd.DataFrame(
+        [
+            {
+                "method": "truth",
+                "scenario": "truth",
+                "p": 1.0,
+                "seed": 0,
+                "analysis": analysis,
+                "metric": m,
+                "value": float(v),
+                "status": "ok",
+                "error": "",
+            }
+            for analysis, values in metrics.items()
+            for m, v in values.items()
+        ],
+        columns=list(CCC_COLUMNS),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation
+# ---------------------------------------------------------------------------------------------
+
+
+def summary_rows(
+    sample: str,
+    gene_metrics: pd.DataFrame,
+    thinning: pd.DataFrame,
+    ccc: pd.DataFrame,
+) -> pd.DataFrame:
+    """``summary.tsv`` rows of one sample: medians and AS for LR and non-LR genes, thinning, CCC.
+
+    Parameters
+    ----------
+    sample
+        Sample name.
+    gene_metrics, thinning, ccc
+        The sample's ``gene_metrics.tsv``, ``thinning.tsv`` and ``ccc_recovery.tsv``.
+
+    Returns
+    -------
+    Long table with :data:`SUMMARY_COLUMNS`. Metric names: ``{LR,non-LR}_{median_pcc, ...,
+    accuracy_score, n_genes, n_failed}`` for the held-out (scenario ``heldout``) and thinning
+    (scenario ``{thinned,removed}_p{p}``, medians over genes and seeds) tables;
+    ``{analysis}_{metric}`` (mean over seeds) for CCC (scenario ``ccc_{scenario}_p{p}``).
+    """
+    parts = []
+    if not gene_metrics.empty:
+        s = summarise_gene_metrics(gene_metrics, by=("method", "scenario"))
+        s["metric"] = s["genes"] + "_" + s["metric"]
+        parts.append(s[["method", "scenario", "metric", "value"]])
+    if not thinning.empty:
+        t = thinning.assign(scenario=thinning["scenario"] + "_p" + thinning["p"].map(lambda x: f"{float(x):g}"))
+        s = summarise_gene_metrics(t, by=("method", "scenario"))
+        s["metric"] = s["genes"] + "_" + s["metric"]
+        parts.append(s[["method", "scenario", "metric", "value"]])
+    if not ccc.empty:
+        c = ccc.assign(
+            scenario=np.where(
+                ccc["method"].eq("truth"),
+                "truth",
+                "ccc_" + ccc["scenario"] + "_p" + ccc["p"].map(lambda x: f"{float(x):g}"),
+            ),
+            metric=ccc["analysis"] + "_" + ccc["metric"],
+        )
+        parts.append(c.groupby(["method", "scenario", "metric"], as_index=False, sort=False)["value"].mean())
+    out = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["method", "scenario", "metric", "value"])
+    )
+    out.insert(0, "sample", sample)
+    return out[list(SUMMARY_COLUMNS)]
+
+
+def headline_table(summary: pd.DataFrame, *, p: float = 0.1) -> pd.DataFrame:
+    """The closing-note table: per sample and method, median LR-gene PCC (held-out),
+    median LR PCC at capture ``p`` (both thinning scenarios), CCC bivariate Spearman and decoy FPR.
+
+    Parameters
+    ----------
+    summary
+        ``summary.tsv``.
+    p
+        Capture probability of the thinning columns.
+
+    Returns
+    -------
+    Wide table indexed by ``(sample, method)``.
+    """
+    pick = {
+        ("heldout", "LR_median_pcc"): "heldout_LR_pcc",
+        (f"thinned_p{p:g}", "LR_median_pcc"): f"thinned_p{p:g}_LR_pcc",
+        (f"removed_p{p:g}", "LR_median_pcc"): f"removed_p{p:g}_LR_pcc",
+    }
+    rows = []
+    for (scenario, metric), col in pick.items():
+        sub = summary[(summary["scenario"] == scenario) & (summary["metric"] == metric)]
+        rows.append(sub.assign(column=col))
+    ccc = summary[summary["scenario"].astype(str).str.startswith("ccc_") | summary["method"].eq("truth")]
+    for metric, col in (
+        ("bivariate_spearman", "ccc_spearman"),
+        ("bivariate_decoy_fpr", "decoy_fpr"),
+        ("rank_aggregate_spearman", "rank_spearman"),
+    ):
+        rows.append(ccc[ccc["metric"] == metric].assign(column=col))
+    long = pd.concat(rows, ignore_index=True)
+    return long.pivot_table(index=["sample", "method"], columns="column", values="value", aggfunc="first")
