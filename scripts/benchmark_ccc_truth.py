@@ -1,4 +1,7 @@
-"""LIANA+ on the truth and the reference, decoy/absent-ligand pairs and spot labels of one benchmark sample (rule benchmark_ccc_truth)."""
+"""LIANA+ on the truth and the reference of one benchmark sample (rule benchmark_ccc_truth).
+
+Also writes the decoy and absent-ligand pairs and the spot labels.
+"""
 
 import sys
 
@@ -8,7 +11,7 @@ import anndata as ad
 import pandas as pd
 
 from commst._utils import run_logged, write_table
-from commst.benchmark.workflow import ccc_truth
+from commst.benchmark.ccc_truth import ccc_truth
 
 
 def main(snakemake):
