@@ -6,11 +6,11 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic import random_profile_pair
 
 from commst.benchmark.heldout import log_normalise_with, prepare_pair, run_heldout
 from commst.benchmark.metrics import accuracy_score
 from commst.tl import ImputationResult
-from synthetic import random_profile_pair
 
 
 def _oracle(truth: ad.AnnData):
@@ -72,7 +72,12 @@ def test_failures_are_recorded_and_genes_to_score_restricts():
         raise RuntimeError("boom")
 
     tab = run_heldout(
-        spatial, reference, impute_broken, lr_genes=["G1"], n_folds=5, genes_to_score=["G1", "G2", "nope"],
+        spatial,
+        reference,
+        impute_broken,
+        lr_genes=["G1"],
+        n_folds=5,
+        genes_to_score=["G1", "G2", "nope"],
         verbose=False,
     )
     assert sorted(tab["gene"]) == ["G1", "G2"]

@@ -186,7 +186,10 @@ def test_sheet_saved_by_excel_with_a_byte_order_mark_is_read(tmp_path):
     (tmp_path / "samples.tsv").write_bytes(b"\xef\xbb\xbf" + (HEADER + row).encode())
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", f"samples={tmp_path / 'samples.tsv'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "results/bom/imputed.h5ad" in result.stdout
@@ -197,7 +200,10 @@ def test_relative_paths_resolve_against_the_sheet_folder(tmp_path):
     demo.mkdir()
     for name in ("visium_lymphnode_human_ref.h5ad", "visium_lymphnode_human_sp.h5ad"):
         (demo / name).symlink_to(REPO / "resources" / "demo" / name)
-    sheet = HEADER + "rel\tdata/visium_lymphnode_human_ref.h5ad\tdata/visium_lymphnode_human_sp.h5ad\th5ad\thuman\tcell_type\n"
+    sheet = (
+        HEADER
+        + "rel\tdata/visium_lymphnode_human_ref.h5ad\tdata/visium_lymphnode_human_sp.h5ad\th5ad\thuman\tcell_type\n"
+    )
     result = _dry_run(tmp_path, sheet)
     assert result.returncode == 0, result.stderr
     assert "results/rel/imputed.h5ad" in result.stdout

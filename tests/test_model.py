@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from synthetic import PLANTED_LR, planted_pair
 
 import commst.pp as pp
 from commst.model import CommSTConfig, TrainedCommST, impute_commst, plot_history, train
 from commst.model._priors import gene_graph_edges, laplacian_penalty, nichenet_penalty
-
-from synthetic import PLANTED_LR, planted_pair
 
 #: Small, fast settings for tests (a few seconds per training on one core).
 FAST = dict(hidden=64, latent_dim=8, epochs=25, pretrain_epochs=8, batch_size=64, device="cpu", num_threads=1)
@@ -26,7 +25,11 @@ def _with_type2_ligand(spatial, ref, *, drop_type2_spots: bool):
     ref = ref.copy()
     import anndata as ad
 
-    ref = ad.concat([ref, ad.AnnData(X=sp.csr_matrix(ligc[:, None]), obs=ref.obs[[]], var=pd.DataFrame(index=["LIGC"]))], axis=1, merge="same")
+    ref = ad.concat(
+        [ref, ad.AnnData(X=sp.csr_matrix(ligc[:, None]), obs=ref.obs[[]], var=pd.DataFrame(index=["LIGC"]))],
+        axis=1,
+        merge="same",
+    )
     ref.obs["cell_type"] = pd.Categorical(np.repeat(["type0", "type1", "type2"], ref.n_obs // 3))
     if drop_type2_spots:
         spatial = spatial[spatial.obs["true_type"] != "type2"].copy()
@@ -45,7 +48,9 @@ def prepared():
 def trained(prepared):
     s, r = prepared
     genes = s.uns["commst"]["genes"]
-    model = train(s, r, targets=genes["lr_targets"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False)
+    model = train(
+        s, r, targets=genes["lr_targets"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False
+    )
     return model
 
 
@@ -86,7 +91,9 @@ def test_guard_zeroes_gene_absent_from_reference_neighbourhood():
     # 3 of 60 spots match a LIGC-expressing cell among their 30 neighbours under FAST training
     s, r = pp.prepare(spatial, ref, (lig | {"LIGC"}, rec), min_shared_genes=10, min_counts_cell=200)
     genes = s.uns["commst"]["genes"]
-    model = train(s, r, targets=genes["lr_targets"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False)
+    model = train(
+        s, r, targets=genes["lr_targets"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False
+    )
     kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], model=model)
     guarded = impute_commst(s, r, **kw)
     j = guarded.targets.index("LIGC")
@@ -223,8 +230,17 @@ def test_epochs_beyond_the_cap_work_on_a_fresh_draw_of_cells_and_spots(prepared)
     genes = s.uns["commst"]["genes"]
     cap = 64
     cfg = CommSTConfig(**{**FAST, "pretrain_epochs": 1, "max_cells_per_epoch": cap})
-    data = build_model_data(s, r, targets=genes["lr_targets"], input_genes=genes["input"], lr_focus=True,
-                            spatial_observed=True, input_scaling="modality", thinning=True, seed=0)
+    data = build_model_data(
+        s,
+        r,
+        targets=genes["lr_targets"],
+        input_genes=genes["input"],
+        lr_focus=True,
+        spatial_observed=True,
+        input_scaling="modality",
+        thinning=True,
+        seed=0,
+    )
     trainer = _Trainer(data, cfg, ppi=None, ligand_target=None, coords=None, device=torch.device("cpu"))
     assert trainer.subsampled and len(trainer.train_cells) > cap
     draws = []
@@ -243,8 +259,14 @@ def test_epochs_beyond_the_cap_work_on_a_fresh_draw_of_cells_and_spots(prepared)
             assert np.isin(partners[partners >= 0], cells).all() and (partners >= 0).any()
     assert draws[0] != draws[1] != draws[2]
     # at or below the cap nothing is drawn: every training cell, every epoch
-    full = _Trainer(data, cfg.replace(max_cells_per_epoch=None), ppi=None, ligand_target=None, coords=None,
-                    device=torch.device("cpu"))
+    full = _Trainer(
+        data,
+        cfg.replace(max_cells_per_epoch=None),
+        ppi=None,
+        ligand_target=None,
+        coords=None,
+        device=torch.device("cpu"),
+    )
     full.run_epoch()
     assert not full.subsampled and np.array_equal(full.epoch_cells, full.train_cells)
 
@@ -295,7 +317,10 @@ def test_prior_penalties_on_known_values():
     graph = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float32))
     edges = tuple(torch.as_tensor(a) for a in gene_graph_edges(graph, ["A", "B", "C"]))
     assert float(laplacian_penalty(pred, edges)) == pytest.approx(0.0, abs=1e-6)  # A and B identical
-    edges_ac = tuple(torch.as_tensor(a) for a in gene_graph_edges(pd.DataFrame([[0, 1], [1, 0]], index=["A", "C"], columns=["A", "C"]), ["A", "B", "C"]))
+    edges_ac = tuple(
+        torch.as_tensor(a)
+        for a in gene_graph_edges(pd.DataFrame([[0, 1], [1, 0]], index=["A", "C"], columns=["A", "C"]), ["A", "B", "C"])
+    )
     assert float(laplacian_penalty(pred, edges_ac)) > 0.5
     with pytest.raises(ValueError, match="gene graph has shape"):
         gene_graph_edges(sp.eye(2), ["A", "B", "C"])
@@ -314,18 +339,40 @@ def test_bad_settings_and_inputs_are_reported(prepared):
     s, r = prepared
     genes = s.uns["commst"]["genes"]
     with pytest.raises(ValueError, match="never model inputs"):
-        train(s, r, targets=["LIGA"], input_genes=genes["input"] + ["LIGA"], config=CommSTConfig(**FAST), progress=False)
+        train(
+            s, r, targets=["LIGA"], input_genes=genes["input"] + ["LIGA"], config=CommSTConfig(**FAST), progress=False
+        )
     with pytest.raises(ValueError, match="not in the reference"):
         train(s, r, targets=["NOPE1"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False)
     with pytest.raises(RuntimeError, match="cuda") if not torch.cuda.is_available() else pytest.raises(ValueError):
-        train(s, r, targets=["LIGA"], input_genes=genes["input"], config=CommSTConfig(**{**FAST, "device": "cuda"}), progress=False)
+        train(
+            s,
+            r,
+            targets=["LIGA"],
+            input_genes=genes["input"],
+            config=CommSTConfig(**{**FAST, "device": "cuda"}),
+            progress=False,
+        )
 
 
 def test_lymph_node_held_out_lr_genes_beat_a_shuffled_map(demo_pair):
     """Real data: the 12 most abundant LR genes of the bundled Visium lymph node, held out of
     the spatial data, are imputed with a positive correlation to what Visium measured."""
     spatial, ref = demo_pair
-    held_out = ["CD81", "HLA-DQA1", "HLA-F", "C3", "ARF6", "S100A10", "SERPING1", "IFNGR2", "PLSCR1", "GSTO1", "CD14", "CFH"]
+    held_out = [
+        "CD81",
+        "HLA-DQA1",
+        "HLA-F",
+        "C3",
+        "ARF6",
+        "S100A10",
+        "SERPING1",
+        "IFNGR2",
+        "PLSCR1",
+        "GSTO1",
+        "CD14",
+        "CFH",
+    ]
     shared = [g for g in spatial.var_names if g in set(ref.var_names)]
     held_out = [g for g in held_out if g in set(shared)]
     assert len(held_out) >= 6
@@ -334,7 +381,14 @@ def test_lymph_node_held_out_lr_genes_beat_a_shuffled_map(demo_pair):
     s_in = s[:, [g for g in s.var_names if g not in set(held_out)]].copy()
     genes = s.uns["commst"]["genes"]
     targets = [g for g in genes["lr_targets"] if g in held_out]
-    res = impute_commst(s_in, r, targets=targets, input_genes=genes["input"], config=CommSTConfig(**{**FAST, "epochs": 20}), progress=False)
+    res = impute_commst(
+        s_in,
+        r,
+        targets=targets,
+        input_genes=genes["input"],
+        config=CommSTConfig(**{**FAST, "epochs": 20}),
+        progress=False,
+    )
     lib = s.obs["total_counts"].to_numpy()[:, None]
     pred = np.log1p(res.counts / lib * 1e4)
     obs = np.log1p(truth[:, [held_out.index(g) for g in targets]] / lib * 1e4)
@@ -355,7 +409,10 @@ def test_binomial_thinning_reaches_the_spatial_library_sizes():
     counts = rng.poisson(5.0, size=(400, 200)).astype(np.float32)  # about 1000 per cell
     lib = counts.sum(1)
     targets = np.array([100.0, 300.0])
-    for thin in (thin_to_library(counts, lib, targets, rng), thin_sparse(sp.csr_matrix(counts), lib, targets, rng).toarray()):
+    for thin in (
+        thin_to_library(counts, lib, targets, rng),
+        thin_sparse(sp.csr_matrix(counts), lib, targets, rng).toarray(),
+    ):
         assert (thin <= counts).all()
         totals = thin.sum(1)
         low = totals < 200

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from synthetic import PLANTED_LR, planted_pair
 
 import commst.pp as pp
 from commst.priors import load_lr_resource, lr_genes
-
-from synthetic import PLANTED_LR, planted_pair
 
 
 def test_harmonise_renames_aliases_and_merges_duplicates():

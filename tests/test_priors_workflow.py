@@ -110,20 +110,14 @@ def test_download_rules_end_to_end(served, tmp_path: Path) -> None:
     run = _snakemake(work, config, "results/priors/human/manifest.json")
     assert run.returncode == 0, run.stderr[-3000:]
 
-    g = P.ppi_graph(
-        ["TGFB1", "TGFBR2", "CCN2"], "human", path=work / "results/priors/human/ppi_edges.parquet"
-    )
-    assert (
-        g[0, 1] == pytest.approx(0.95) and g[1, 2] == pytest.approx(0.8) and g[0, 2] == 0
-    )  # 0.5 < min_score
+    g = P.ppi_graph(["TGFB1", "TGFBR2", "CCN2"], "human", path=work / "results/priors/human/ppi_edges.parquet")
+    assert g[0, 1] == pytest.approx(0.95) and g[1, 2] == pytest.approx(0.8) and g[0, 2] == 0  # 0.5 < min_score
     lt = P.ligand_target_matrix("human", path=work / "results/priors/human/ligand_target.npz")
     assert list(lt.index) == ["SERPINE1", "CCN2"] and lt.loc["CCN2", "IFNG"] == pytest.approx(0.2)
     manifest = json.loads((work / "results/priors/human/manifest.json").read_text())
     art = manifest["artefacts"]
     assert manifest["source"] == "download"
-    assert art["ligand_target"]["input_sha256"] == sha["lt.rds"] and art["ligand_target"]["url"].endswith(
-        "/lt.rds"
-    )
+    assert art["ligand_target"]["input_sha256"] == sha["lt.rds"] and art["ligand_target"]["url"].endswith("/lt.rds")
     assert art["ppi"]["input_sha256"] == {"links": sha["links.txt.gz"], "info": sha["info.txt.gz"]}
     assert len(art["lr"]["sha256"]) == 64 and art["lr"]["source"] == "consensus"
     for name in ("download_string", "download_nichenet", "ppi", "ligand_target", "manifest"):

@@ -32,8 +32,16 @@ RARE = ("Immature oligodendrocyte", "Newly formed oligodendrocyte")
 
 def _cmd(work: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-        "--configfile", str(work / "config.yaml"), *extra,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(work / "config.yaml"),
+        *extra,
     ]
 
 
@@ -115,8 +123,12 @@ def test_rare_cell_types_are_kept_and_named_in_log_and_report(run):
     # label-level CCC keeps the types with at least ccc.min_cells (5) cells and says which it leaves out
     ref_ccc = pd.read_csv(work / "results/rare/ccc/reference_rank_aggregate.tsv", sep="\t")
     assert set(RARE) & (set(ref_ccc["source"]) | set(ref_ccc["target"]))  # 5 cells: enough for ccc.min_cells
-    assert not any(t in line for t in RARE for line in (work / "logs/rare/ccc_reference.log").read_text().splitlines()
-                   if "leaves out" in line)
+    assert not any(
+        t in line
+        for t in RARE
+        for line in (work / "logs/rare/ccc_reference.log").read_text().splitlines()
+        if "leaves out" in line
+    )
     spots = ad.read_h5ad(work / "results/rare/imputed.h5ad").obs["matched_cell_type"].value_counts()
     small = spots[spots < 5]
     ccc_log = (work / "logs/rare/ccc_spatial.log").read_text()
@@ -145,7 +157,10 @@ def test_liana_failure_is_our_message_and_the_other_sample_finishes(run):
     said = again.stdout + again.stderr
     assert again.returncode != 0
     log = (work / "logs/rare/ccc_spatial.log").read_text()
-    assert "sample 'rare', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed (ValueError: mat contains non finite values" in log
+    assert (
+        "sample 'rare', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed (ValueError: mat contains non finite values"
+        in log
+    )
     assert "Fix: check this step's input file" in log and "Fix: check this step's input file" in said
     assert not (work / "results/rare/ccc/bivariate.tsv").exists()
     # the other sample ran to the end

@@ -37,8 +37,18 @@ def _workdir(path: Path) -> Path:
 
 def _cmd(work: Path, cores: int = 2) -> list[str]:
     return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-        "--configfile", str(work / "config.yaml"), "--cores", str(cores), "results/mini/imputed.h5ad",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(work / "config.yaml"),
+        "--cores",
+        str(cores),
+        "results/mini/imputed.h5ad",
     ]
 
 
@@ -83,4 +93,3 @@ def test_killed_training_resumes_to_the_same_result(tmp_path):
     assert np.asarray(a.X).tobytes() == np.asarray(b.X).tobytes()
     for layer in ("imputed_counts", "uncertainty", "guarded"):
         assert np.asarray(a.layers[layer]).tobytes() == np.asarray(b.layers[layer]).tobytes(), layer
-

@@ -34,9 +34,7 @@ def reference() -> ad.AnnData:
     return read_reference(REF, "annotation")
 
 
-def _raises(
-    func: Callable[..., object], *args: object, match: str, **kwargs: object
-) -> CommstInputError:
+def _raises(func: Callable[..., object], *args: object, match: str, **kwargs: object) -> CommstInputError:
     with pytest.raises(CommstInputError, match=match) as err:
         func(*args, **kwargs)
     message = str(err.value)
@@ -61,9 +59,7 @@ def test_error_message_has_file_problem_fix() -> None:
     assert isinstance(err, ValueError)
     again = pickle.loads(pickle.dumps(err))
     assert str(again) == str(err) and again.fix == err.fix
-    pair = CommstInputError(
-        ["sp.h5ad", Path("ref.h5ad")], "share 3 genes.", "use the same species."
-    )
+    pair = CommstInputError(["sp.h5ad", Path("ref.h5ad")], "share 3 genes.", "use the same species.")
     assert str(pair) == "sp.h5ad and ref.h5ad: share 3 genes. Fix: use the same species."
 
 
@@ -265,7 +261,9 @@ def test_check_cell_types_rare_types_warn_and_are_kept(reference: ad.AnnData, ca
     with caplog.at_level(logging.WARNING, logger="commst.validate"):
         rare = v.check_cell_types(reference, REF, "cell_type", 5)
     assert rare == {"DC": 2, "NK": 1}
-    assert re.search(r"2 cell type\(s\) in obs\['annotation'\] have fewer than 5 cells .*DC \(2\), NK \(1\)", caplog.text)
+    assert re.search(
+        r"2 cell type\(s\) in obs\['annotation'\] have fewer than 5 cells .*DC \(2\), NK \(1\)", caplog.text
+    )
     assert "kept as reference cells" in caplog.text and "ccc.min_cells" in caplog.text
     assert v.check_cell_types(reference, REF, "cell_type", 1) == {}
 
@@ -320,9 +318,7 @@ def test_check_gene_symbols_mouse(spatial: ad.AnnData) -> None:
         ),
     ],
 )
-def test_check_gene_symbols_ensembl(
-    spatial: ad.AnnData, prefix: str, symbols_column, match: str, fix: str
-) -> None:
+def test_check_gene_symbols_ensembl(spatial: ad.AnnData, prefix: str, symbols_column, match: str, fix: str) -> None:
     if symbols_column:
         spatial.var[symbols_column] = spatial.var_names.to_numpy()
     spatial.var_names = [f"{prefix}{i:011d}.1" for i in range(spatial.n_vars)]
@@ -335,7 +331,13 @@ def test_check_gene_symbols_reads_the_symbol_tables_not_the_case(spatial: ad.Ann
     real = list(spatial.var_names)
     spatial.var_names = [f"GENE{i}" for i in range(spatial.n_vars)]  # upper case, yet not human
     for species in ("human", "mouse"):
-        err = _raises(v.check_gene_symbols, spatial, SP, species, match=r"^.*: [01] of 150 genes are known human or mouse symbols \(e\.g\. 'GENE0'")
+        err = _raises(
+            v.check_gene_symbols,
+            spatial,
+            SP,
+            species,
+            match=r"^.*: [01] of 150 genes are known human or mouse symbols \(e\.g\. 'GENE0'",
+        )
         assert "use gene symbols as var_names, or name the var column that holds them" in err.fix
     spatial.var["gene_name"] = real
     err = _raises(v.check_gene_symbols, spatial, SP, "human", match="known human or mouse symbols")
@@ -386,9 +388,7 @@ def test_check_shared_genes(spatial: ad.AnnData, reference: ad.AnnData) -> None:
     shared = spatial.var_names.intersection(reference.var_names)
     assert len(shared) == 122
     assert v.check_shared_genes(len(shared), 10, SP, REF, warn_below=50) is False
-    err = _raises(
-        v.check_shared_genes, len(shared), 200, SP, REF, match="share only 122 input genes .at least 200"
-    )
+    err = _raises(v.check_shared_genes, len(shared), 200, SP, REF, match="share only 122 input genes .at least 200")
     assert str(SP) in err.path and str(REF) in err.path and "min_shared_genes_hard" in err.fix
 
 
@@ -437,9 +437,7 @@ def test_estimate_memory_formula() -> None:
     assert est.impute == v._BASE_BYTES["knn"] + 2 * csr + 32 * 2000 * 1500 + 40 * 3000 * 1000
     com = v.estimate_memory(sp, ref, method="commst", lr_genes={f"G{i}" for i in range(700)})
     assert com.n_targets == 700
-    assert com.impute == (
-        v._BASE_BYTES["commst"] + 2 * csr + 16 * 500 * 2000 + 24 * 4096 * 2000 + 80 * 700 * 1000
-    )
+    assert com.impute == (v._BASE_BYTES["commst"] + 2 * csr + 16 * 500 * 2000 + 24 * 4096 * 2000 + 80 * 700 * 1000)
     assert com.peak == max(com.preprocess, com.impute)
     named = v.DataSize(3, 4, 5, 6, ("A", "B", "C", "D"))
     other = v.DataSize(2, 3, 4, 5, ("B", "C", "X"))
@@ -477,7 +475,9 @@ def test_peek_size_counts_every_stored_matrix_without_loading(tmp_path: Path) ->
     adata.write_h5ad(path)
     with h5py.File(path, "r+") as f:  # a dense 160 MB X stored compressed: the file stays small
         del f["X"]
-        x = f.create_dataset("X", shape=(n_obs, n_vars), dtype="float32", chunks=(100, n_vars), compression="gzip", fillvalue=0)
+        x = f.create_dataset(
+            "X", shape=(n_obs, n_vars), dtype="float32", chunks=(100, n_vars), compression="gzip", fillvalue=0
+        )
         x[:1, :10] = 1.0
         x.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
     assert path.stat().st_size < 5 * 2**20
@@ -510,9 +510,7 @@ def test_estimate_is_near_the_measured_allocations() -> None:
 
     ligands, receptors = lr_genes(load_lr_resource("consensus", "human"))
     alias = load_alias_map("human")
-    est = v.estimate_memory(
-        v.peek_size(DEMO_SP), v.peek_size(DEMO_REF), method="knn", lr_genes=ligands | receptors
-    )
+    est = v.estimate_memory(v.peek_size(DEMO_SP), v.peek_size(DEMO_REF), method="knn", lr_genes=ligands | receptors)
     gc.collect()
     tracemalloc.start()
     try:
@@ -558,7 +556,9 @@ def test_check_memory_raises_with_numbers_and_fix() -> None:
         r"may use 0\.2 GiB \(the job's mem_mb = 256\)",
     )
     assert str(DEMO_SP) in err.path and str(DEMO_REF) in err.path
-    assert re.search(r"preprocess:mem_mb=\d+000 ", err.fix) and "bin_size" in err.fix and "subset the reference" in err.fix
+    assert (
+        re.search(r"preprocess:mem_mb=\d+000 ", err.fix) and "bin_size" in err.fix and "subset the reference" in err.fix
+    )
 
 
 @pytest.mark.parametrize(

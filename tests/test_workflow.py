@@ -37,8 +37,17 @@ def _snapshot(paths: list[Path]) -> dict[str, tuple[str, int]]:
 
 def _cmd(work: Path) -> list[str]:
     return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-        "--configfile", str(work / "config.yaml"), "--cores", "2",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(work / "config.yaml"),
+        "--cores",
+        "2",
     ]
 
 
@@ -68,7 +77,9 @@ def test_imputed_output_contract(workflow_run):
     # every imputed gene is an LR gene the reference expresses (>= 5 % of one cell type)
     assert set(imputed.var_names) <= ligands | receptors
     counts = reference[:, imputed.var_names].layers["counts"] > 0
-    frac = pd.DataFrame(counts.toarray(), columns=imputed.var_names).groupby(reference.obs["cell_type"].to_numpy()).mean()
+    frac = (
+        pd.DataFrame(counts.toarray(), columns=imputed.var_names).groupby(reference.obs["cell_type"].to_numpy()).mean()
+    )
     assert (frac.max(axis=0) >= 0.05).all()
     assert np.isfinite(imputed.X).all() and (imputed.X >= 0).all()
     # coordinates and spot names preserved
@@ -139,8 +150,11 @@ def test_config_edits_rerun_only_the_rules_that_use_them(workflow_run):
     config = yaml.safe_load(text)
     try:
         assert _dry_run_rules(work) == set()
-        edited = {**config, "report": {**config["report"], "n_genes": config["report"]["n_genes"] + 1},
-                  "benchmark": {**config["benchmark"], "seed": config["benchmark"]["seed"] + 1}}
+        edited = {
+            **config,
+            "report": {**config["report"], "n_genes": config["report"]["n_genes"] + 1},
+            "benchmark": {**config["benchmark"], "seed": config["benchmark"]["seed"] + 1},
+        }
         path.write_text(yaml.safe_dump(edited, sort_keys=False))
         assert _dry_run_rules(work) == {"report_figures"}  # impute, preprocess, ccc: nothing
         path.write_text(yaml.safe_dump(_reordered(config), sort_keys=False))

@@ -25,7 +25,8 @@ def config_schema():
     """The config schema, with `impute: method:`'s values and each method's params section
     (`impute: <method>:`, defaults from its registry entry when the schema has none) taken
     from the method registry (commst.tl.methods.REGISTRY), so a registered method needs no
-    schema edit to run (tests/test_config.py keeps the schema's own list equal to it)."""
+    schema edit to run (tests/test_config.py keeps the schema's own list equal to it).
+    """
     schema = load_schema("../schemas/config.schema.yaml")
     impute = schema["properties"]["impute"]["properties"]
     impute["method"]["enum"] = list(REGISTRY)
@@ -300,7 +301,9 @@ def impute_provenance():
     """The config sections an imputed file depends on, recorded in its uns['commst']['config']."""
     meta = impute_method()
     # the method's own section only: editing another method's settings reruns nothing
-    impute = {k: v for k, v in config["impute"].items() if k not in REGISTRY or k == meta.name}
+    impute = {
+        k: v for k, v in config["impute"].items() if k not in REGISTRY or k == meta.name
+    }
     sections = {
         "lr_resource": config["lr_resource"],
         "impute": impute,

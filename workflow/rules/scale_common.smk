@@ -4,7 +4,9 @@
 
 #: Methods with a GPU implementation (their registry entry's `device`): the only ones that get
 #: `cuda` jobs when scale.devices lists cuda.
-SCALE_GPU_METHODS = tuple(name for name, meta in REGISTRY.items() if meta.device is not None)
+SCALE_GPU_METHODS = tuple(
+    name for name, meta in REGISTRY.items() if meta.device is not None
+)
 
 
 def scale_sample():
