@@ -16,7 +16,8 @@ import anndata as ad
 import pandas as pd
 
 from commst._utils import run_logged, write_h5ad, write_table
-from commst.benchmark.jobs import ccc_job, heldout_job, resolve_method, thinning_job
+from commst.benchmark.jobs import ccc_job, heldout_job, thinning_job
+from commst.benchmark.spec import resolve_method
 from commst.priors import lr_genes
 
 

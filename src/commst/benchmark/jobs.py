@@ -4,9 +4,9 @@ Each Snakemake job of ``workflow/rules/benchmark.smk`` calls one function here (
 :mod:`.ccc_truth` and :mod:`.summary`), so the jobs are thin glue and everything is usable
 from a notebook:
 
-- :func:`resolve_method` turns a configured method name (a registered method of
-  :mod:`commst.tl.methods`, a CommST ablation, or a test-only ``module:function``) into an
-  imputation function and its params;
+- :func:`commst.benchmark.spec.resolve_method` turns a configured method
+  name (a registered method of :mod:`commst.tl.methods`, a CommST ablation, or a test-only
+  ``module:function``) into an imputation function and its params;
 - :func:`heldout_job`, :func:`thinning_job` and :func:`ccc_job` run one method on one sample
   for one scenario and return a long table; a method that raises is recorded with
   ``status = "failed"`` and its error instead of stopping the benchmark.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import anndata as ad
@@ -30,9 +29,9 @@ from commst.benchmark.ccc_truth import liana_tables, lognorm_adata, pair_keys
 from commst.benchmark.data import thin_counts
 from commst.benchmark.heldout import run_heldout
 from commst.benchmark.metrics import GENE_METRICS
+from commst.benchmark.spec import MethodSpec
 from commst.benchmark.thinning import run_thinning
 from commst.pp import get_gene_sets, library_size, lognorm, target_sum_of
-from commst.tl.methods import get_meta, import_target
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +69,6 @@ SUMMARY_COLUMNS: tuple[str, ...] = ("sample", "method", "scenario", "metric", "v
 """Columns of ``summary.tsv``."""
 
 
-@dataclass
-class MethodSpec:
-    """A configured benchmark method: the imputation function and its keyword arguments."""
-
-    name: str
-    func: Callable[..., Any]
-    params: dict[str, Any] = field(default_factory=dict)
-    base: str = ""
-
-
 class _ErrorLog:
     """Wraps a method so that the messages of its exceptions are kept (they are re-raised)."""
 
@@ -95,92 +84,6 @@ class _ErrorLog:
 
     def message(self) -> str:
         return " | ".join(dict.fromkeys(self.errors))[:500]
-
-
-def _with_priors(
-    func: Callable[..., Any],
-    species: str,
-    lr: pd.DataFrame | None,
-    ppi_path: str | None,
-    ligand_target_path: str | None,
-) -> Callable[..., Any]:
-    """A trained method (CommST) that builds its priors for each call's targets (:func:`commst.model.model_priors`)."""
-
-    def impute_with_priors(spatial, reference, *, targets, input_genes, seed=0, **params):
-        from commst.model import CommSTConfig, model_priors
-
-        config = CommSTConfig().replace(**{k: v for k, v in params.items() if k in CommSTConfig.__dataclass_fields__})
-        priors = model_priors(
-            targets,
-            input_genes,
-            config=config,
-            species=species,
-            lr=lr,
-            ppi_path=ppi_path,
-            ligand_target_path=ligand_target_path,
-        )
-        params = {**params, **priors}
-        params.setdefault("progress", False)
-        return func(spatial, reference, targets=targets, input_genes=input_genes, seed=seed, **params)
-
-    return impute_with_priors
-
-
-def resolve_method(
-    name: str,
-    *,
-    variants: Mapping[str, Mapping[str, Any]] | None = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-    extra_methods: Mapping[str, str] | None = None,
-    model: Mapping[str, Any] | None = None,
-    species: str = "human",
-    lr: pd.DataFrame | None = None,
-    ppi_path: str | None = None,
-    ligand_target_path: str | None = None,
-    threads: int | None = None,
-) -> MethodSpec:
-    """The imputation function and keyword arguments of a configured benchmark method.
-
-    Parameters
-    ----------
-    name
-        A registered method (:data:`commst.tl.methods.REGISTRY`: the baselines and ``commst``),
-        a variant (``variants[name]``) or a test-only method (``extra_methods[name]``).
-    variants
-        Name → ``{"method": base name, "params": {...}}``: e.g. CommST ablations
-        (``commst_no_priors: {method: commst, params: {w_ppi: 0, w_nichenet: 0}}``).
-    params
-        Method name → keyword arguments (config ``benchmark.params``); a variant gets its
-        base's params updated with its own.
-    extra_methods
-        Name → ``"module:function"`` with the common imputation signature.
-    model
-        CommST settings (config ``model:``), the base of a trained method (``commst``) and its
-        variants.
-    species, lr, ppi_path, ligand_target_path
-        Priors of CommST (the workflow's prior artefacts); without paths the priors are off.
-    threads
-        Torch CPU threads for CommST (``num_threads``) when ``model`` does not set them.
-
-    Returns
-    -------
-    :class:`MethodSpec`.
-    """
-    variants, params, extra_methods = dict(variants or {}), dict(params or {}), dict(extra_methods or {})
-    base, own = name, dict(params.get(name, {}))
-    if name in variants:
-        base = str(variants[name].get("method", "commst"))
-        own = {**dict(params.get(base, {})), **dict(variants[name].get("params", {})), **own}
-    if base in extra_methods:
-        return MethodSpec(name, import_target(extra_methods[base]), own, base)
-    meta = get_meta(base)
-    if meta.trained:  # trained inside each call, from the model: settings, with its priors
-        settings = {**dict(model or {}), **own}
-        if threads and settings.get("num_threads") is None:
-            settings["num_threads"] = int(threads)
-        func = _with_priors(meta.function(), species, lr, ppi_path, ligand_target_path)
-        return MethodSpec(name, func, settings, base)
-    return MethodSpec(name, meta.function(), own, base)
 
 
 def _fill_failed(table: pd.DataFrame, message: str) -> pd.DataFrame:

@@ -61,7 +61,7 @@ def run_method(
 ) -> dict[str, Any]:
     """Load a prepared pair and train + impute all its LR targets with one method, timed.
 
-    The method is looked up as the benchmark does (:func:`commst.benchmark.jobs.resolve_method`):
+    The method is looked up as the benchmark does (:func:`commst.benchmark.spec.resolve_method`):
     ``commst`` with its priors (the PPI graph and ligand-target matrix built from the prior
     artefacts inside the call, so they count as the method's time), another method of
     :data:`commst.tl.methods.REGISTRY`, or ``extra_method`` (``module:function``). Targets are
@@ -106,7 +106,7 @@ def run_method(
     base = method
     try:
         t1 = time.perf_counter()
-        from commst.benchmark.jobs import resolve_method
+        from commst.benchmark.spec import resolve_method
 
         if extra_method is None:
             own = {**dict(params or {}), **device_params(method, device)}

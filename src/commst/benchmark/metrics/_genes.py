@@ -1,44 +1,4 @@
-"""Benchmark metrics: per-gene accuracy (Li et al. 2022) and communication recovery.
-
-This is the one metrics module every CommST benchmark uses.
-
-Per-gene metrics follow the definitions of Li et al. 2022, *Nat Methods* 19, 662–670
-("Benchmarking spatial and single-cell transcriptomics integration methods for transcript
-distribution prediction and cell type deconvolution"), as implemented in their
-``Benchmarking/GenesMetrics.py`` and ``AccuracyMetrics.ipynb``
-(github QuKunLab/SpatialBenchmarking), column by column (one column = one gene, one row =
-one spot):
-
-``pcc``
-    Pearson correlation of truth and prediction over spots (values as given).
-``ssim``
-    Structural similarity of the two spot vectors after each is divided by its maximum
-    (``scale_max``): ``l * c * s`` with ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2``,
-    ``C3 = C2 / 2``, population moments and ``L = 1``, the dynamic range of max-scaled data.
-``rmse``
-    Root mean squared error of the two vectors after each is z-scored over spots
-    (``scale_z_score``, population standard deviation).
-``js``
-    Jensen–Shannon divergence (natural log, range ``[0, ln 2]``) of the two vectors after each
-    is divided by its sum (``scale_plus``), i.e. of the gene's distributions over spots.
-
-The accuracy score (AS) ranks methods on each metric's mean over genes (PCC and SSIM: higher
-is better; RMSE and JS: lower is better), divides the rank by the number of methods (best
-gets 1) and averages the four.
-
-Degenerate columns, which Li et al. leave to produce NaN, get their natural limit here so a
-method that predicts a constant (e.g. all zeros) is scored rather than dropped:
-
-- constant prediction: ``pcc = 0``; the z-scored prediction is all zeros (so ``rmse = 1``
-  against a non-constant truth); an all-zero prediction is a uniform distribution for ``js``
-  and all zeros for ``ssim``;
-- constant truth: the gene carries no spatial signal, ``pcc`` is NaN (other metrics are
-  still defined). Summaries use NaN-aware medians.
-
-Li et al. pick ``L`` as one of the two columns' maxima (1 after max-scaling unless a column
-is all zero); fixing ``L = 1`` is identical whenever both columns are non-zero and keeps
-SSIM defined otherwise.
-"""
+"""Per-gene accuracy of an imputation (Li et al. 2022) and its LR / non-LR summary."""
 
 from __future__ import annotations
 
@@ -49,7 +9,6 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 from scipy.special import rel_entr
-from sklearn.metrics import average_precision_score
 
 from commst._utils import zscore
 
@@ -295,112 +254,6 @@ def accuracy_score(
         grp["accuracy_score"] = grp[[f"rank_{m}" for m in GENE_METRICS]].mean(axis=1)
         out.append(grp)
     return pd.concat(out, ignore_index=True)
-
-
-# --------------------------------------------------------------------------------------
-# communication recovery
-# --------------------------------------------------------------------------------------
-
-
-def _paired(truth: pd.Series | np.ndarray, pred: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(truth, pd.Series) and isinstance(pred, pd.Series):
-        joined = pd.concat([truth.rename("t"), pred.rename("p")], axis=1, join="inner")
-        t, p = joined["t"].to_numpy(dtype=float), joined["p"].to_numpy(dtype=float)
-    else:
-        t, p = np.asarray(truth, dtype=float).ravel(), np.asarray(pred, dtype=float).ravel()
-        if t.shape != p.shape:
-            raise ValueError(f"truth has {t.size} values but prediction has {p.size}")
-    keep = np.isfinite(t) & np.isfinite(p)
-    return t[keep], p[keep]
-
-
-def spearman(truth: pd.Series | np.ndarray, pred: pd.Series | np.ndarray) -> float:
-    """Spearman correlation of scores (e.g. per LR pair), NaN-pairs dropped.
-
-    Parameters
-    ----------
-    truth, pred
-        Scores on truth and on a method's output; Series are matched on their index (LR pair).
-
-    Returns
-    -------
-    Spearman's rho, NaN with fewer than 3 pairs or a constant side.
-    """
-    t, p = _paired(truth, pred)
-    if t.size < 3 or np.ptp(t) == 0 or np.ptp(p) == 0:
-        return float("nan")
-    return float(stats.spearmanr(t, p).statistic)
-
-
-def pr_auc(truth_positive: pd.Series | np.ndarray, pred_score: pd.Series | np.ndarray) -> float:
-    """Area under the precision–recall curve (average precision) of truth-positive items.
-
-    Parameters
-    ----------
-    truth_positive
-        Boolean: item (e.g. LR pair) significant in the truth.
-    pred_score
-        Method's score; higher = more confident the item is positive.
-
-    Returns
-    -------
-    ``sklearn.metrics.average_precision_score``; NaN when the truth has no positive.
-    """
-    t, p = _paired(truth_positive, pred_score)
-    if not (t > 0).any():
-        return float("nan")
-    return float(average_precision_score(t > 0, p))
-
-
-def jaccard_top_k(
-    truth: pd.Series,
-    pred: pd.Series,
-    k: int = 50,
-    *,
-    largest: bool = True,
-) -> float:
-    """Jaccard index of the top-``k`` items of two score Series.
-
-    Parameters
-    ----------
-    truth, pred
-        Scores indexed by item (e.g. ``source|target|ligand|receptor``).
-    k
-        How many top items to compare (fewer if a Series is shorter).
-    largest
-        ``True`` when larger scores rank first; ``False`` for ranks / p-values.
-
-    Returns
-    -------
-    ``|A ∩ B| / |A ∪ B|`` of the two top-``k`` index sets.
-    """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-
-    def top(s: pd.Series) -> set:
-        s = s.dropna()
-        s = s.sort_values(ascending=not largest, kind="mergesort")
-        return set(s.index[:k])
-
-    a, b = top(truth), top(pred)
-    union = a | b
-    return float(len(a & b) / len(union)) if union else float("nan")
-
-
-def false_positive_rate(significant: pd.Series | np.ndarray) -> float:
-    """Share of items called significant among items that should not be (e.g. decoy pairs).
-
-    Parameters
-    ----------
-    significant
-        Boolean per negative item (decoy pair, or pair whose ligand is absent in truth).
-
-    Returns
-    -------
-    Mean of ``significant``; NaN when empty.
-    """
-    s = np.asarray(significant, dtype=bool)
-    return float(s.mean()) if s.size else float("nan")
 
 
 def summarise_gene_metrics(
