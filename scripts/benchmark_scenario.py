@@ -15,10 +15,10 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
+from commst._constants import entity_genes
 from commst._utils import run_logged, write_h5ad, write_table
 from commst.benchmark.jobs import ccc_job, heldout_job, thinning_job
 from commst.benchmark.spec import resolve_method
-from commst.priors import lr_genes
 
 
 def main(snakemake):
@@ -29,7 +29,7 @@ def main(snakemake):
     spatial = ad.read_h5ad(snakemake.input.spatial)
     reference = ad.read_h5ad(snakemake.input.reference)
     lr = pd.read_csv(snakemake.input.lr, sep="\t")
-    ligands, receptors = lr_genes(lr)
+    ligands, receptors = entity_genes(lr["ligand"]), entity_genes(lr["receptor"])
     spec = partial(
         resolve_method,
         method,
