@@ -22,7 +22,8 @@ import yaml
 from conftest import demo_workdir
 
 from commst import pp
-from commst.benchmark.plot import plot_scale, save_figure
+from commst._utils import save_figure
+from commst.benchmark.plot import plot_scale
 from commst.benchmark.scale import (
     FIT_COLUMNS,
     SCALE_COLUMNS,

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from commst.benchmark.data import load_starmap, split_spatial
-from commst.benchmark.workflow import headline_table, summary_rows
+from commst.benchmark.summary import headline_table, summary_rows
 from commst.pp import counts_matrix
 from commst.priors import load_lr_resource
 from commst.tl import ImputationResult

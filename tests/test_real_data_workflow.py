@@ -158,8 +158,8 @@ def test_liana_failure_is_our_message_and_the_other_sample_finishes(run):
     assert again.returncode != 0
     log = (work / "logs/rare/ccc_spatial.log").read_text()
     assert (
-        "sample 'rare', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed (ValueError: mat contains non finite values"
-        in log
+        "sample 'rare', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed "
+        "(ValueError: mat contains non finite values" in log
     )
     assert "Fix: check this step's input file" in log and "Fix: check this step's input file" in said
     assert not (work / "results/rare/ccc/bivariate.tsv").exists()
