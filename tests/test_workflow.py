@@ -6,7 +6,6 @@ import hashlib
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import anndata as ad
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import DEMO, demo_workdir
+from conftest import DEMO, demo_workdir, snakemake_cmd
 
 from commst.priors import load_lr_resource, lr_genes
 
@@ -36,19 +35,7 @@ def _snapshot(paths: list[Path]) -> dict[str, tuple[str, int]]:
 
 
 def _cmd(work: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(work),
-        "--configfile",
-        str(work / "config.yaml"),
-        "--cores",
-        "2",
-    ]
+    return snakemake_cmd(work, "--cores", "2")
 
 
 @pytest.fixture(scope="module")
@@ -252,11 +239,8 @@ def test_a_new_method_is_one_file_and_one_registry_line(workflow_run, tmp_path):
     (work / "toy.yaml").write_text(yaml.safe_dump(config))
     prepared = work / "results/mini/prepared/spatial.h5ad"
     before = prepared.stat().st_mtime_ns
-    cmd = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--directory", str(work),
-        "--configfile", str(work / "toy.yaml"), "--cores", "2",
-        "results/mini/imputed.h5ad", "results/mini/ccc/bivariate.tsv",
-    ]  # fmt: skip
+    targets = ["results/mini/imputed.h5ad", "results/mini/ccc/bivariate.tsv"]
+    cmd = snakemake_cmd(work, "--cores", "2", *targets, configfile=work / "toy.yaml", snakefile=repo / "Snakefile")
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     assert prepared.stat().st_mtime_ns == before  # preprocess was reused
