@@ -65,15 +65,7 @@ class TrainedCommST:
 
     def network(self, device: torch.device | str = "cpu") -> CommSTModule:
         """The network with trained weights, in eval mode on ``device``."""
-        c = self.config
-        net = CommSTModule(
-            len(self.input_genes),
-            len(self.decoded),
-            len(self.observed),
-            latent_dim=c.latent_dim,
-            hidden=c.hidden,
-            dropout=c.dropout,
-        )
+        net = CommSTModule.from_config(len(self.input_genes), len(self.decoded), len(self.observed), self.config)
         net.load_state_dict(self.state)
         return net.to(device).eval()
 

@@ -10,12 +10,16 @@ plan; a module built for imputation alone has none.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from ._penalties import laplacian_penalty, nichenet_penalty
+
+if TYPE_CHECKING:
+    from ._config import CommSTConfig
 
 
 def _mlp(n_in: int, hidden: int, n_out: int, dropout: float) -> nn.Sequential:
@@ -149,6 +153,18 @@ class CommSTModule(nn.Module):
         # log of spatial capture relative to the reference, per observed target gene
         self.log_capture = nn.Parameter(torch.zeros(n_observed))
         self.setup = setup  # a plain attribute: not part of the state dict
+
+    @classmethod
+    def from_config(cls, n_inputs: int, n_decoded: int, n_observed: int, config: CommSTConfig) -> CommSTModule:
+        """The network of ``config``'s sizes (``latent_dim``, ``hidden``, ``dropout``), untrained."""
+        return cls(
+            n_inputs,
+            n_decoded,
+            n_observed,
+            latent_dim=config.latent_dim,
+            hidden=config.hidden,
+            dropout=config.dropout,
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Latent coordinates of scaled log-normalised input rows."""

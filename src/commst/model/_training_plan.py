@@ -92,14 +92,7 @@ class TrainingPlan:
         self.split = split_data(data.n_cells, data.n_spots, c.val_fraction, self.rng)
         self.epoch_cells, self.epoch_spots = self.split.train_cells, self.split.train_spots
         self.cells, self.spots = cells_of(data, thinning=c.thinning), spots_of(data)
-        self.net = CommSTModule(
-            len(data.input_genes),
-            len(data.decoded),
-            len(data.observed),
-            latent_dim=c.latent_dim,
-            hidden=c.hidden,
-            dropout=c.dropout,
-        ).to(device)
+        self.net = CommSTModule.from_config(len(data.input_genes), len(data.decoded), len(data.observed), c).to(device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         obs_mean = np.asarray(data.sp_obs.mean(0)).ravel() if data.observed else np.zeros(0)
         setup = LossSetup(
