@@ -32,9 +32,13 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: $(STAMP)
 	$(BIN)/snakefmt Snakefile workflow/rules
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean-results:
 	rm -rf results logs benchmarks .snakemake

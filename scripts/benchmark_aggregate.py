@@ -1,4 +1,7 @@
-"""Join one benchmark sample's per-method tables into gene_metrics.tsv, thinning.tsv, ccc_recovery.tsv and its summary rows (rule benchmark_aggregate)."""
+"""One benchmark sample's per-method tables joined (rule benchmark_aggregate).
+
+Writes gene_metrics.tsv, thinning.tsv, ccc_recovery.tsv and the sample's summary rows.
+"""
 
 import sys
 
@@ -9,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from commst._utils import run_logged, write_table
-from commst.benchmark.workflow import summary_rows, truth_reference_rows
+from commst.benchmark.summary import summary_rows, truth_reference_rows
 
 
 def _concat(paths):
@@ -24,8 +27,13 @@ def main(snakemake):
         name: pd.read_csv(truth_dir / f"{name}.tsv", sep="\t")
         for name in ("rank_aggregate", "reference_rank_aggregate", "bivariate", "pairs")
     }
-    ccc = pd.concat([_concat(snakemake.input.ccc), truth_reference_rows(truth, top_k=snakemake.params.top_k, alpha=snakemake.params.alpha)],
-                    ignore_index=True)
+    ccc = pd.concat(
+        [
+            _concat(snakemake.input.ccc),
+            truth_reference_rows(truth, top_k=snakemake.params.top_k, alpha=snakemake.params.alpha),
+        ],
+        ignore_index=True,
+    )
     for table in (gene_metrics, thinning, ccc):
         table["error"] = table["error"].fillna("")
     ccc["null"] = ccc["null"].fillna("")

@@ -1,4 +1,7 @@
-"""LIANA+ on the truth and the reference, decoy/absent-ligand pairs and spot labels of one benchmark sample (rule benchmark_ccc_truth)."""
+"""LIANA+ on the truth and the reference of one benchmark sample (rule benchmark_ccc_truth).
+
+Also writes the decoy and absent-ligand pairs and the spot labels.
+"""
 
 import sys
 
@@ -8,7 +11,7 @@ import anndata as ad
 import pandas as pd
 
 from commst._utils import run_logged, write_table
-from commst.benchmark.workflow import ccc_truth
+from commst.benchmark.ccc_truth import ccc_truth
 
 
 def main(snakemake):
@@ -16,8 +19,13 @@ def main(snakemake):
     reference = ad.read_h5ad(snakemake.input.reference)
     lr = pd.read_csv(snakemake.input.lr, sep="\t")
     tables = ccc_truth(
-        spatial, reference, lr, options=snakemake.params.ccc, nulls=snakemake.params.nulls,
-        n_cross=snakemake.params.n_cross, seed=snakemake.params.seed,
+        spatial,
+        reference,
+        lr,
+        options=snakemake.params.ccc,
+        nulls=snakemake.params.nulls,
+        n_cross=snakemake.params.n_cross,
+        seed=snakemake.params.seed,
     )
     for name, table in tables.items():
         write_table(table, snakemake.output[name])

@@ -15,8 +15,10 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
+from commst._constants import Keys, entity_genes
 from commst._utils import run_logged, write_h5ad, write_table
-from commst.benchmark.workflow import ccc_job, heldout_job, resolve_method, thinning_job
+from commst.benchmark.jobs import ccc_job, heldout_job, thinning_job
+from commst.benchmark.spec import resolve_method
 
 
 def main(snakemake):
@@ -27,7 +29,7 @@ def main(snakemake):
     spatial = ad.read_h5ad(snakemake.input.spatial)
     reference = ad.read_h5ad(snakemake.input.reference)
     lr = pd.read_csv(snakemake.input.lr, sep="\t")
-    ligands, receptors = ({g for x in lr[col].astype(str) for g in x.split("_")} for col in ("ligand", "receptor"))
+    ligands, receptors = entity_genes(lr["ligand"]), entity_genes(lr["receptor"])
     spec = partial(
         resolve_method,
         method,
@@ -47,14 +49,24 @@ def main(snakemake):
     log.info("benchmark %s: %s on %s", scenario, method, snakemake.wildcards.bsample)
     if scenario == "heldout":
         table = heldout_job(
-            spatial, reference, spec, lr_genes=sorted(ligands | receptors),
-            n_folds=options["n_folds"], seed=seed, genes=options["genes"],
+            spatial,
+            reference,
+            spec,
+            lr_genes=sorted(ligands | receptors),
+            n_folds=options["n_folds"],
+            seed=seed,
+            genes=options["genes"],
         )
         write_table(table, snakemake.output[0], sep="\t", index=False)
     elif scenario == "thinning":
         table = thinning_job(
-            spatial, reference, spec, lr_genes=sorted(ligands | receptors),
-            p_values=options["p"], seeds=options["seeds"], scenarios=options["scenarios"],
+            spatial,
+            reference,
+            spec,
+            lr_genes=sorted(ligands | receptors),
+            p_values=options["p"],
+            seeds=options["seeds"],
+            scenarios=options["scenarios"],
         )
         write_table(table, snakemake.output[0], sep="\t", index=False)
     else:
@@ -65,20 +77,33 @@ def main(snakemake):
         }
         truth["labels"]["spot"] = truth["labels"]["spot"].astype(str)
         table, imputed = ccc_job(
-            spatial, reference, spec, truth=truth, options=snakemake.params.ccc,
-            p_values=options["p"], seeds=options["seeds"], nulls=options["nulls"], scenario=options["scenario"],
-            alpha=options["alpha"], top_k=options["top_k"],
+            spatial,
+            reference,
+            spec,
+            truth=truth,
+            options=snakemake.params.ccc,
+            p_values=options["p"],
+            seeds=options["seeds"],
+            nulls=options["nulls"],
+            scenario=options["scenario"],
+            alpha=options["alpha"],
+            top_k=options["top_k"],
         )
         if imputed is None:  # failed: an empty placeholder keeps the output contract
             imputed = ad.AnnData(obs=pd.DataFrame(index=spatial.obs_names.copy()))
-            imputed.obsm["spatial"] = spatial.obsm["spatial"]
-        imputed.uns["benchmark"] = {"method": method, "status": str(table["status"].iloc[0])}
+            imputed.obsm[Keys.obsm.spatial] = spatial.obsm[Keys.obsm.spatial]
+        imputed.uns[Keys.uns.benchmark] = {"method": method, "status": str(table["status"].iloc[0])}
         write_table(table, snakemake.output.table, sep="\t", index=False)
         write_h5ad(imputed, snakemake.output.imputed)
     failed = (table["status"] != "ok").sum()
     if failed:
-        log.warning("%s: %d of %d rows failed (recorded): %s", method, failed, len(table),
-                    table.loc[table["status"] != "ok", "error"].iloc[0])
+        log.warning(
+            "%s: %d of %d rows failed (recorded): %s",
+            method,
+            failed,
+            len(table),
+            table.loc[table["status"] != "ok", "error"].iloc[0],
+        )
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

@@ -1,4 +1,7 @@
-"""All benchmark samples' summary rows in results/benchmark/summary.tsv, plus the headline table (rule benchmark_summary)."""
+"""All benchmark samples' summary rows and the headline table (rule benchmark_summary).
+
+Writes results/benchmark/summary.tsv and results/benchmark/headline.tsv.
+"""
 
 import sys
 
@@ -9,7 +12,7 @@ import logging
 import pandas as pd
 
 from commst._utils import run_logged, write_table
-from commst.benchmark.workflow import headline_table
+from commst.benchmark.summary import headline_table
 
 
 def main(snakemake):

@@ -10,19 +10,22 @@ import logging
 import anndata as ad
 
 from commst._utils import run_logged, write_h5ad
-from commst.tl import build_imputed, fill_missing, get_method
+from commst.pp import get_gene_sets
+from commst.tl import build_imputed, fill_missing, get_meta
 from commst.validate import check_neighbours
 
 
 def main(snakemake):
     spatial = ad.read_h5ad(snakemake.input.spatial)
     reference = ad.read_h5ad(snakemake.input.reference)
-    genes = spatial.uns["commst"]["genes"]
+    genes = get_gene_sets(spatial)
     method = snakemake.params.method
+    meta = get_meta(method)
     params = dict(snakemake.params.method_params)
-    if "k" in params:  # knn; the model's k_neighbours is checked by rule train
-        check_neighbours(params["k"], reference.n_obs, key=f"impute.{method}.k", path=snakemake.input.reference)
-    if "model" in snakemake.input.keys():  # a model trained by rule train (method commst)
+    if meta.neighbours in params:  # e.g. knn's k; the model's k_neighbours is checked by rule train
+        key = f"{meta.config_section}.{meta.neighbours}"
+        check_neighbours(params[meta.neighbours], reference.n_obs, key=key, path=snakemake.input.reference)
+    if meta.trained:  # a model fitted by rule train
         from commst.model import TrainedCommST
 
         params["model"] = TrainedCommST.load(snakemake.input.model)
@@ -30,24 +33,25 @@ def main(snakemake):
             import torch
 
             torch.set_num_threads(params["model"].config.num_threads)
-    logging.getLogger("commst").info("imputing %d LR targets with %s %s", len(genes["lr_targets"]), method, sorted(params))
-    result = get_method(method)(
+    logging.getLogger("commst").info("imputing %d LR targets with %s %s", len(genes.lr_targets), method, sorted(params))
+    result = meta.function()(
         spatial,
         reference,
-        targets=list(genes["lr_targets"]),
-        input_genes=list(genes["input"]),
+        targets=genes.lr_targets,
+        input_genes=genes.input,
         seed=snakemake.params.seed,
         **params,
     )
     # a method without its own uncertainty or spot labels gets the kNN neighbours' (recorded in uns)
-    result = fill_missing(result, spatial, reference, input_genes=list(genes["input"]), seed=snakemake.params.seed)
+    result = fill_missing(result, spatial, reference, input_genes=list(genes.input), seed=snakemake.params.seed)
+    provenance = snakemake.params.provenance
     imputed = build_imputed(
         spatial,
         result,
         method=method,
-        params=snakemake.params.provenance,
-        resources={"lr_resource": snakemake.params.provenance["lr_resource"]["name"], "lr_table": snakemake.input.lr},
-        target_sum=snakemake.params.provenance["preprocess"]["target_sum"],
+        params=provenance,
+        resources={"lr_resource": provenance["lr_resource"]["name"], "lr_table": snakemake.input.lr},
+        target_sum=provenance["preprocess"]["target_sum"],
     )
     write_h5ad(imputed, snakemake.output[0])
 

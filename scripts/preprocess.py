@@ -9,7 +9,7 @@ import pandas as pd
 
 from commst._utils import collect_warnings, run_logged, write_h5ad, write_json, write_warnings
 from commst.io import read_reference, read_spatial
-from commst.pp import prepare
+from commst.pp import get_gene_sets, prepare
 from commst.priors import load_alias_map, lr_genes
 from commst.validate import (
     check_neighbours,
@@ -28,22 +28,31 @@ def main(snakemake):
     write_warnings(warnings, snakemake.output.warnings, step="preprocess")
 
 
+def check_settings(snakemake):
+    """What the checks read from the config rather than from params: the memory limit, the
+    method whose memory is estimated and its neighbours per spot. None of them changes the
+    outputs, so a change of them must not rerun the job (a param would)."""
+    config = getattr(snakemake, "config", {}) or {}
+    return {
+        "max_memory_gb": config.get("preprocess", {}).get("max_memory_gb"),
+        "method": config.get("impute", {}).get("method", "knn"),
+        "neighbours": neighbour_setting(config),
+    }
+
+
 def prepare_sample(snakemake):
     sample = snakemake.params.sample
     options = dict(snakemake.params.preprocess)
     allow_non_counts = options.pop("allow_non_counts")
     options.pop("max_memory_gb", None)
-    # read from the config, not params: neither changes the outputs, so neither reruns the job
-    config = getattr(snakemake, "config", {}) or {}
+    checks = check_settings(snakemake)
     species = sample["species"]
     lr = read_lr_table(snakemake.input.lr, species)
     ligands, receptors = lr_genes(lr)
     memory = {
         "spatial_format": sample["spatial_format"],
-        "limit": memory_limit(
-            config.get("preprocess", {}).get("max_memory_gb"), getattr(snakemake.resources, "mem_mb", None)
-        ),
-        "method": config.get("impute", {}).get("method", "knn"),
+        "limit": memory_limit(checks["max_memory_gb"], getattr(snakemake.resources, "mem_mb", None)),
+        "method": checks["method"],
         "lr_genes": ligands | receptors,
     }
     # before reading when the files can be peeked at (h5ad), else right after reading
@@ -68,12 +77,12 @@ def prepare_sample(snakemake):
         alias_map=load_alias_map(species),
         **options,
     )
-    k, key = neighbour_setting(config)
+    k, key = checks["neighbours"]
     if k is not None:  # checked again by the impute job, where a changed k does not rerun this one
         check_neighbours(k, reference.n_obs, key=key, path=snakemake.input.reference)
     write_h5ad(spatial, snakemake.output.spatial)
     write_h5ad(reference, snakemake.output.reference)
-    write_json(spatial.uns["commst"]["genes"], snakemake.output.genes)
+    write_json(get_gene_sets(spatial).to_dict(), snakemake.output.genes)
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

@@ -2,9 +2,7 @@
 
 import sys
 
-sys.path.insert(
-    0, f"{snakemake.scriptdir}/../src"
-)  # noqa: F821  (the workflow runs without installing commst)
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
 
 from commst._utils import run_logged
 from commst.priors import write_ppi_artefact

@@ -18,10 +18,15 @@ def main(snakemake):
     side, method = snakemake.wildcards.side, snakemake.wildcards.method
     table = pd.read_csv(snakemake.input.table, sep="\t")
     where = "imputed spots grouped by matched label" if side == "spots" else "scRNA-seq reference by cell type"
-    plot = pl.celltype_dotplot(table, method, top_n=snakemake.params.top_n,
-                               title=f"{method} on the {where}: top {snakemake.params.top_n} interactions")
-    logging.getLogger("commst").info("%s dotplot of the %s: %d rows, top %d", method, where, len(table),
-                                     snakemake.params.top_n)
+    plot = pl.celltype_dotplot(
+        table,
+        method,
+        top_n=snakemake.params.top_n,
+        title=f"{method} on the {where}: top {snakemake.params.top_n} interactions",
+    )
+    logging.getLogger("commst").info(
+        "%s dotplot of the %s: %d rows, top %d", method, where, len(table), snakemake.params.top_n
+    )
     with atomic_path(snakemake.output[0]) as tmp:
         if plot is None:  # an empty table (a note in the warnings table says why)
             fig, ax = plt.subplots(figsize=(6, 2))

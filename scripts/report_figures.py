@@ -5,18 +5,15 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
 
 
+from functools import partial
+
 import anndata as ad
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from commst import pl
-from commst._utils import atomic_path, run_logged, write_table
+from commst._utils import run_logged, save_figure, write_table
 
-
-def save(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
+save = partial(save_figure, dpi=110)
 
 
 def main(snakemake):

@@ -20,8 +20,9 @@ def main(snakemake):
     fit = fit_table(table)
     write_table(table, snakemake.output.table)
     write_table(fit, snakemake.output.fit)
-    logging.getLogger("commst").info("%d runs, %d completed\n%s", len(table), (table["status"] == "ok").sum(),
-                                     fit.to_string(index=False))
+    logging.getLogger("commst").info(
+        "%d runs, %d completed\n%s", len(table), (table["status"] == "ok").sum(), fit.to_string(index=False)
+    )
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

@@ -6,8 +6,8 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow
 
 import pandas as pd
 
-from commst._utils import run_logged
-from commst.benchmark.plot import plot_scale, save_figure
+from commst._utils import run_logged, save_figure
+from commst.benchmark.plot import plot_scale
 
 
 def main(snakemake):

@@ -23,8 +23,14 @@ def main(snakemake):
     with open(snakemake.input.meta) as handle:
         sizes = {k: v for k, v in json.load(handle).items() if k.startswith("n_")}
     method, device = snakemake.wildcards.scale_method, snakemake.wildcards.device
-    log.info("%s on %s with %d threads, limits %s, params %s", method, device, snakemake.threads,
-             limits, snakemake.params.method_params)
+    log.info(
+        "%s on %s with %d threads, limits %s, params %s",
+        method,
+        device,
+        snakemake.threads,
+        limits,
+        snakemake.params.method_params,
+    )
     record = scale_job(
         method,
         snakemake.input.spatial,
@@ -42,9 +48,18 @@ def main(snakemake):
         log_path=snakemake.log.method,
     )
     level = logging.INFO if record["status"] == "ok" else logging.WARNING
-    log.log(level, "%s %s: %s %s, wall %.1f s, method %s s, peak %.0f MB (recorded; the method's output is in %s)",
-            method, device, record["status"], record.get("error", ""), record["wall_s"], record.get("method_s"),
-            record["peak_rss_mb"], snakemake.log.method)
+    log.log(
+        level,
+        "%s %s: %s %s, wall %.1f s, method %s s, peak %.0f MB (recorded; the method's output is in %s)",
+        method,
+        device,
+        record["status"],
+        record.get("error", ""),
+        record["wall_s"],
+        record.get("method_s"),
+        record["peak_rss_mb"],
+        snakemake.log.method,
+    )
     write_json(record, snakemake.output[0])
 
 

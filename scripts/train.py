@@ -10,8 +10,8 @@ import anndata as ad
 import pandas as pd
 
 from commst._utils import run_logged, write_table
-from commst.model import CommSTConfig, plot_history, train
-from commst.priors import ligand_target_matrix, ppi_graph
+from commst.model import CommSTConfig, model_priors, plot_history, train
+from commst.pp import get_gene_sets
 from commst.validate import check_neighbours, check_prior_file
 
 
@@ -19,23 +19,27 @@ def main(snakemake):
     log = logging.getLogger("commst")
     spatial = ad.read_h5ad(snakemake.input.spatial)
     reference = ad.read_h5ad(snakemake.input.reference)
-    genes = spatial.uns["commst"]["genes"]
-    targets, inputs = list(genes["lr_targets"]), list(genes["input"])
+    genes = get_gene_sets(spatial)
+    targets, inputs = genes.lr_targets, genes.input
     settings = dict(snakemake.params.model)
     settings["seed"] = snakemake.params.seed
     settings["num_threads"] = snakemake.params.num_threads  # fixed: --cores changes no byte
     config = CommSTConfig.from_dict(settings)
     check_neighbours(config.k_neighbours, reference.n_obs, key="model.k_neighbours", path=snakemake.input.reference)
     species = snakemake.params.species
-    ppi = ligand_target = None
     if config.w_ppi > 0:
         check_prior_file(snakemake.input.ppi, "ppi", species)
-        lr = pd.read_csv(snakemake.input.lr, sep="\t")
-        ppi = ppi_graph(targets, species, lr=lr, path=snakemake.input.ppi)
     if config.w_nichenet > 0:
         check_prior_file(snakemake.input.ligand_target, "ligand_target", species)
-        ligand_target = ligand_target_matrix(species, ligands=targets, targets=inputs, path=snakemake.input.ligand_target)
-        ligand_target = ligand_target.loc[ligand_target.sum(axis=1) > 0, ligand_target.sum(axis=0) > 0]
+    priors = model_priors(
+        targets,
+        inputs,
+        config=config,
+        species=species,
+        lr=pd.read_csv(snakemake.input.lr, sep="\t") if config.w_ppi > 0 else None,
+        ppi_path=snakemake.input.ppi,
+        ligand_target_path=snakemake.input.ligand_target,
+    )
     log.info("training CommST: %d targets, %d input genes, settings %s", len(targets), len(inputs), config.to_dict())
     model = train(
         spatial,
@@ -43,9 +47,8 @@ def main(snakemake):
         targets=targets,
         input_genes=inputs,
         config=config,
-        ppi=ppi,
-        ligand_target=ligand_target,
         checkpoint_dir=snakemake.params.checkpoint_dir,
+        **priors,
     )
     write_table(model.history, snakemake.output.history)
     plot_history(model.history, snakemake.output.curve)

@@ -90,7 +90,8 @@ def random_profile_pair(seed: int = 0, n_types: int = 4, n_genes: int = 60) -> t
     x_sp, t_sp = draw(120)
     x_ref, t_ref = draw(150)
     spatial = ad.AnnData(
-        sp.csr_matrix(x_sp), obs=pd.DataFrame(index=[f"s{i}" for i in range(120)]),
+        sp.csr_matrix(x_sp),
+        obs=pd.DataFrame(index=[f"s{i}" for i in range(120)]),
         var=pd.DataFrame(index=genes),
     )
     spatial.obsm["spatial"] = rng.uniform(0, 100, size=(120, 2))

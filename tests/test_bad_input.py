@@ -39,6 +39,7 @@ import pandas as pd
 import pytest
 import scanpy as sc
 import yaml
+from conftest import snakemake_cmd
 from scipy import sparse
 
 from commst.priors import load_lr_resource, lr_genes
@@ -454,16 +455,30 @@ def _npz(inp: Inputs, **arrays: Any) -> Path:
 
 def corrupt_ligand_target(inp: Inputs) -> Path:
     path = inp.work / "ligand_target.npz"
-    valid = _npz(inp, data=np.ones(2), indices=np.array([0, 1]), indptr=np.array([0, 1, 2]), shape=np.array([2, 2]),
-                 targets=np.array(["CXCR4", "CCR7"]), ligands=np.array(["CXCL12", "CCL19"]))
+    valid = _npz(
+        inp,
+        data=np.ones(2),
+        indices=np.array([0, 1]),
+        indptr=np.array([0, 1, 2]),
+        shape=np.array([2, 2]),
+        targets=np.array(["CXCR4", "CCR7"]),
+        ligands=np.array(["CXCL12", "CCL19"]),
+    )
     data = valid.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return path
 
 
 def ligand_target_of_mouse(inp: Inputs) -> Path:
-    return _npz(inp, data=np.ones(2), indices=np.array([0, 1]), indptr=np.array([0, 1, 2]), shape=np.array([2, 2]),
-                targets=np.array(["Cxcr4", "Ccr7"]), ligands=np.array(["Cxcl12", "Ccl19"]))
+    return _npz(
+        inp,
+        data=np.ones(2),
+        indices=np.array([0, 1]),
+        indptr=np.array([0, 1, 2]),
+        shape=np.array([2, 2]),
+        targets=np.array(["Cxcr4", "Ccr7"]),
+        ligands=np.array(["Cxcl12", "Ccl19"]),
+    )
 
 
 def corrupt_ppi(inp: Inputs) -> Path:
@@ -474,7 +489,9 @@ def corrupt_ppi(inp: Inputs) -> Path:
 
 def ppi_of_mouse(inp: Inputs) -> Path:
     path = inp.work / "ppi_edges.parquet"
-    pd.DataFrame({"gene_1": ["Cxcl12", "Ccl19", "Il7"], "gene_2": ["Cxcr4", "Ccr7", "Il7r"], "weight": [0.9, 0.8, 0.95]}).to_parquet(path)
+    pd.DataFrame(
+        {"gene_1": ["Cxcl12", "Ccl19", "Il7"], "gene_2": ["Cxcr4", "Ccr7", "Il7r"], "weight": [0.9, 0.8, 0.95]}
+    ).to_parquet(path)
     return path
 
 
@@ -551,10 +568,9 @@ def run_workflow(inp: Inputs) -> tuple[int, str]:
         inp.write_sheet()
     if not inp.config_file.exists():
         inp.write_config()
-    cmd = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(inp.work),
-        "--configfile", str(inp.config_file), "--cores", "1", "results/s1/prepared/genes.json", *inp.extra_args,
-    ]
+    cmd = snakemake_cmd(
+        inp.work, "--cores", "1", "results/s1/prepared/genes.json", *inp.extra_args, configfile=inp.config_file
+    )
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     log = inp.work / "logs/s1/preprocess.log"
     return result.returncode, result.stdout + result.stderr + (log.read_text() if log.exists() else "")
@@ -590,43 +606,116 @@ CASES: dict[str, Case] = {
     "non-numeric-coordinates": Case(text_coordinates, "is not numeric", fix="numeric"),
     "constant-coordinates": Case(constant_coordinates, r"all 60 spots have the same coordinates \(7, 7\)"),
     "cell-type-key-absent": Case(cell_type_key_absent, "has no obs column 'celltype'", fix="cell_type_key"),
-    "one-type-after-qc": Case(one_type_after_qc, r"obs\['annotation'\] has 1 cell type\(s\) \('T_CD4'\) after QC \(50 cells"),
-    "k-above-cells": Case(k_above_cells, r"impute\.knn\.k = 100 but the reference has only 55 cells after QC", fix="impute.knn.k"),
+    "one-type-after-qc": Case(
+        one_type_after_qc, r"obs\['annotation'\] has 1 cell type\(s\) \('T_CD4'\) after QC \(50 cells"
+    ),
+    "k-above-cells": Case(
+        k_above_cells, r"impute\.knn\.k = 100 but the reference has only 55 cells after QC", fix="impute.knn.k"
+    ),
     "ensembl-ids": Case(ensembl_ids, "150 of 150 gene names are Ensembl IDs", fix="var['gene_symbols']"),
     "mouse-genes-species-human": Case(mouse_genes, "look mouse .* but species is human", fix="species: mouse"),
-    "few-shared-genes": Case(few_shared_genes, r"share only \d+ input genes \(at least 10 needed", fix="min_shared_genes_hard"),
-    "unknown-gene-names": Case(unknown_gene_names, r"[01] of 150 genes are known human or mouse symbols \(e\.g\. 'GENE0'", fix="use gene symbols"),
+    "few-shared-genes": Case(
+        few_shared_genes, r"share only \d+ input genes \(at least 10 needed", fix="min_shared_genes_hard"
+    ),
+    "unknown-gene-names": Case(
+        unknown_gene_names,
+        r"[01] of 150 genes are known human or mouse symbols \(e\.g\. 'GENE0'",
+        fix="use gene symbols",
+    ),
     "one-spot": Case(one_spot, r"only 1 spots left after QC .*at least 10 are needed"),
     "one-bin": Case(one_bin, r"only 1 spots left after QC", fix="bin_size"),
-    "qc-removes-every-spot": Case(qc_removes_every_spot, r"only 0 spots left after QC \(60 of 60 removed", fix="min_counts_spot"),
+    "qc-removes-every-spot": Case(
+        qc_removes_every_spot, r"only 0 spots left after QC \(60 of 60 removed", fix="min_counts_spot"
+    ),
     "zero-input-genes": Case(zero_input_genes, r"the \d+ input genes .* have no counts in any of the 60 spots"),
-    "no-lr-gene-expressed": Case(no_lr_expressed, "no gene of the LR database is expressed in the reference", fix="min_expr_frac"),
+    "no-lr-gene-expressed": Case(
+        no_lr_expressed, "no gene of the LR database is expressed in the reference", fix="min_expr_frac"
+    ),
     "empty-spots": Case(empty_spots, "all 60 observations have zero counts"),
     "empty-reference": Case(empty_reference, r"is empty \(0 observations"),
-    "too-large-for-mem_mb": Case(too_large_mem_mb, r"needs an estimated .* GiB .* job may use 0\.2 GiB \(the job's mem_mb = 200\)", fix="mem_mb="),
-    "too-large-for-max_memory_gb": Case(too_large_max_memory, r"may use 0\.1 GiB \(preprocess\.max_memory_gb = 0\.1\)", fix="bin_size"),
+    "too-large-for-mem_mb": Case(
+        too_large_mem_mb, r"needs an estimated .* GiB .* job may use 0\.2 GiB \(the job's mem_mb = 200\)", fix="mem_mb="
+    ),
+    "too-large-for-max_memory_gb": Case(
+        too_large_max_memory, r"may use 0\.1 GiB \(preprocess\.max_memory_gb = 0\.1\)", fix="bin_size"
+    ),
     "too-large-gem-after-reading": Case(too_large_gem, "needs an estimated", fix="bin Stereo-seq data larger"),
-    "lr-table-wrong-columns": Case(corrupt_lr_table, r"lacks column\(s\) \['ligand', 'receptor'\]", fix="results/priors/human"),
-    "lr-table-unreadable": Case(binary_lr_table, "cannot be read as a tab-separated LR table|lacks column", fix="rebuild the priors"),
-    "lr-table-of-mouse": Case(lr_table_of_mouse, "LR genes look mouse but the sample's species is human", fix="species: mouse"),
-    "own-lr-table-without-receptor": Case(own_lr_table_without_receptor, r"lacks column\(s\) \['receptor'\]", via="workflow", fix="give lr_resource: name a tab-separated file"),
-    "ligand-target-truncated": Case(corrupt_ligand_target, "cannot be read as a ligand-target matrix", via="function", prior_kind="ligand_target"),
-    "ligand-target-of-mouse": Case(ligand_target_of_mouse, "ligand/target genes look mouse", via="function", prior_kind="ligand_target"),
+    "lr-table-wrong-columns": Case(
+        corrupt_lr_table, r"lacks column\(s\) \['ligand', 'receptor'\]", fix="results/priors/human"
+    ),
+    "lr-table-unreadable": Case(
+        binary_lr_table, "cannot be read as a tab-separated LR table|lacks column", fix="rebuild the priors"
+    ),
+    "lr-table-of-mouse": Case(
+        lr_table_of_mouse, "LR genes look mouse but the sample's species is human", fix="species: mouse"
+    ),
+    "own-lr-table-without-receptor": Case(
+        own_lr_table_without_receptor,
+        r"lacks column\(s\) \['receptor'\]",
+        via="workflow",
+        fix="give lr_resource: name a tab-separated file",
+    ),
+    "ligand-target-truncated": Case(
+        corrupt_ligand_target, "cannot be read as a ligand-target matrix", via="function", prior_kind="ligand_target"
+    ),
+    "ligand-target-of-mouse": Case(
+        ligand_target_of_mouse, "ligand/target genes look mouse", via="function", prior_kind="ligand_target"
+    ),
     "ppi-corrupt": Case(corrupt_ppi, "cannot be read as a PPI edge table", via="function", prior_kind="ppi"),
     "ppi-of-mouse": Case(ppi_of_mouse, "PPI genes look mouse", via="function", prior_kind="ppi"),
     "ppi-missing-column": Case(ppi_without_weight, r"lacks column\(s\) \['weight'\]", via="function", prior_kind="ppi"),
-    "sheet-duplicate-samples": Case(sheet_duplicate_samples, r"duplicated sample name\(s\) \['s1'\]", via="workflow", fix="needs a unique `sample`"),
-    "sheet-unknown-column": Case(sheet_unknown_column, r"unknown column\(s\) \['colour'\]", via="workflow", fix="samples.schema.yaml"),
-    "sheet-missing-path": Case(sheet_missing_path, "column 'reference' points to .*nowhere/ref.h5ad, which does not exist", via="workflow", fix="Fix the path"),
+    "sheet-duplicate-samples": Case(
+        sheet_duplicate_samples, r"duplicated sample name\(s\) \['s1'\]", via="workflow", fix="needs a unique `sample`"
+    ),
+    "sheet-unknown-column": Case(
+        sheet_unknown_column, r"unknown column\(s\) \['colour'\]", via="workflow", fix="samples.schema.yaml"
+    ),
+    "sheet-missing-path": Case(
+        sheet_missing_path,
+        "column 'reference' points to .*nowhere/ref.h5ad, which does not exist",
+        via="workflow",
+        fix="Fix the path",
+    ),
     "config-bad-value": Case(config_bad_value, "'magic' is not one of", via="workflow", fix="config.schema.yaml"),
-    "sheet-no-rows": Case(sheet_no_rows, r"has no samples \(a header but no rows\)", via="workflow", fix="one tab-separated row per sample"),
-    "sheet-schema-error": Case(sheet_schema_error, r"row 2 \(sample 's2'\), column 'species': 'rat' is not one of", via="workflow", fix="samples.schema.yaml"),
-    "config-negative-seed": Case(config_negative_seed, r"-1 is less than the minimum of 0", via="workflow", fix="config.schema.yaml"),
-    "config-val-fraction": Case(config_val_fraction, r"0\.6 is greater than or equal to the maximum of 0\.5", via="workflow", fix="config.schema.yaml"),
-    "config-pretrain-not-below-epochs": Case(config_pretrain_not_below_epochs, r"model\.pretrain_epochs \(10\) must be smaller than model\.epochs \(10\)", via="workflow", fix="raise model.epochs"),
-    "download-without-hashes": Case(download_without_hashes, r"priors\.string\.human\.links_sha256, .*priors\.nichenet\.human\.sha256 are empty, so nothing was downloaded", via="workflow", fix="sha256sum"),
-    "workflow-log-normalised": Case(workflow_log_normalised, "looks log1p-normalised", via="workflow", fix="allow_non_counts"),
-    "workflow-too-large": Case(workflow_too_large, r"job may use 0\.2 GiB \(the job's mem_mb = 200\)", via="workflow", fix="mem_mb="),
+    "sheet-no-rows": Case(
+        sheet_no_rows,
+        r"has no samples \(a header but no rows\)",
+        via="workflow",
+        fix="one tab-separated row per sample",
+    ),
+    "sheet-schema-error": Case(
+        sheet_schema_error,
+        r"row 2 \(sample 's2'\), column 'species': 'rat' is not one of",
+        via="workflow",
+        fix="samples.schema.yaml",
+    ),
+    "config-negative-seed": Case(
+        config_negative_seed, r"-1 is less than the minimum of 0", via="workflow", fix="config.schema.yaml"
+    ),
+    "config-val-fraction": Case(
+        config_val_fraction,
+        r"0\.6 is greater than or equal to the maximum of 0\.5",
+        via="workflow",
+        fix="config.schema.yaml",
+    ),
+    "config-pretrain-not-below-epochs": Case(
+        config_pretrain_not_below_epochs,
+        r"model\.pretrain_epochs \(10\) must be smaller than model\.epochs \(10\)",
+        via="workflow",
+        fix="raise model.epochs",
+    ),
+    "download-without-hashes": Case(
+        download_without_hashes,
+        r"priors\.string\.human\.links_sha256, .*priors\.nichenet\.human\.sha256 are empty, so nothing was downloaded",
+        via="workflow",
+        fix="sha256sum",
+    ),
+    "workflow-log-normalised": Case(
+        workflow_log_normalised, "looks log1p-normalised", via="workflow", fix="allow_non_counts"
+    ),
+    "workflow-too-large": Case(
+        workflow_too_large, r"job may use 0\.2 GiB \(the job's mem_mb = 200\)", via="workflow", fix="mem_mb="
+    ),
 }
 
 

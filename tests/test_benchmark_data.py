@@ -62,9 +62,7 @@ def test_split_starmap_is_stratified_and_disjoint():
         assert abs(in_ref[ct] - n / 2) <= 1, ct
     # counts are carried over exactly
     cell = sp.obs_names[0]
-    np.testing.assert_array_equal(
-        sp[cell].layers["counts"].toarray(), adata[cell].X.toarray()
-    )
+    np.testing.assert_array_equal(sp[cell].layers["counts"].toarray(), adata[cell].X.toarray())
     ref2, _ = bd.split_spatial(adata, fraction=0.5, seed=0)
     assert list(ref2.obs_names) == list(ref.obs_names)
 

@@ -112,9 +112,7 @@ def test_ccc_metrics_by_hand():
     s2 = pd.Series([3.0, 2.0, 1.0, 5.0], index=list("cbax"))
     assert bm.spearman(s1, s2) == pytest.approx(1.0)  # matched on index, NaN dropped
     # ranking pos, neg, pos, neg: AP = 0.5 * 1 + 0.5 * 2/3
-    assert bm.pr_auc(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.4, 0.1])) == pytest.approx(
-        5 / 6
-    )
+    assert bm.pr_auc(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.4, 0.1])) == pytest.approx(5 / 6)
     assert np.isnan(bm.pr_auc(np.zeros(3), np.arange(3)))
     truth = pd.Series({"a": 4, "b": 3, "c": 2, "d": 1})
     pred = pd.Series({"a": 1, "b": 4, "c": 3, "d": 2})

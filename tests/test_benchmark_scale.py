@@ -19,10 +19,11 @@ import psutil
 import pytest
 import scipy.sparse as sp
 import yaml
-from conftest import demo_workdir
+from conftest import demo_workdir, snakemake_cmd
 
 from commst import pp
-from commst.benchmark.plot import plot_scale, save_figure
+from commst._utils import save_figure
+from commst.benchmark.plot import plot_scale
 from commst.benchmark.scale import (
     FIT_COLUMNS,
     SCALE_COLUMNS,
@@ -159,8 +160,9 @@ def _py(code: str) -> list[str]:
 
 
 def test_measure_ok_records_time_and_peak_memory():
-    rec = measure(_py("import time; b = b'x' * (200 << 20); time.sleep(0.5)"), time_limit_s=60, memory_limit_mb=2000,
-                  poll_s=0.05)
+    rec = measure(
+        _py("import time; b = b'x' * (200 << 20); time.sleep(0.5)"), time_limit_s=60, memory_limit_mb=2000, poll_s=0.05
+    )
     assert rec["status"] == "ok" and rec["error"] == "" and rec["returncode"] == 0
     assert 200 <= rec["peak_rss_mb"] < 1000
     assert 0.5 <= rec["wall_s"] < 30
@@ -169,9 +171,10 @@ def test_measure_ok_records_time_and_peak_memory():
 def test_measure_does_not_count_the_memory_of_the_measuring_process():
     """fork copies the (large) caller before exec; ru_maxrss would report that copy."""
     ballast = bytearray(800 << 20)  # the caller holds 800 MB, touched
-    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
-    rec = measure(_py("import time; b = b'x' * (50 << 20); time.sleep(0.3)"), time_limit_s=60, memory_limit_mb=2000,
-                  poll_s=0.05)
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    rec = measure(
+        _py("import time; b = b'x' * (50 << 20); time.sleep(0.3)"), time_limit_s=60, memory_limit_mb=2000, poll_s=0.05
+    )
     del ballast
     assert rec["status"] == "ok"
     assert 50 <= rec["peak_rss_mb"] < 400
@@ -184,8 +187,9 @@ def test_measure_records_a_failure_with_the_end_of_stderr():
 
 
 def test_measure_kills_past_the_memory_limit():
-    rec = measure(_py("import time; b = b'x' * (300 << 20); time.sleep(30)"), time_limit_s=60, memory_limit_mb=100,
-                  poll_s=0.05)
+    rec = measure(
+        _py("import time; b = b'x' * (300 << 20); time.sleep(30)"), time_limit_s=60, memory_limit_mb=100, poll_s=0.05
+    )
     assert rec["status"] == "oom" and rec["error"] == "out of memory (> 100 MB)"
     assert rec["returncode"] < 0 and rec["wall_s"] < 20 and rec["peak_rss_mb"] > 100
 
@@ -225,29 +229,73 @@ def test_fit_exponent_on_power_laws():
 def _records():
     rows = []
     for n in (1000, 10000, 100000):
-        rows.append({"method": "lin", "device": "cpu", "n_spots": n, "n_cells": n, "n_targets": 800, "n_inputs": 500,
-                     "wall_s": 1 + n / 100, "load_s": 0.5, "method_s": n / 100, "peak_rss_mb": n / 10, "status": "ok",
-                     "error": ""})
-        quad = {"method": "quad", "device": "cpu", "n_spots": n, "n_cells": n, "n_targets": 800, "n_inputs": 500,
-                "wall_s": n**2 / 1e6, "load_s": 0.5, "method_s": n**2 / 1e6, "peak_rss_mb": n**2 / 1e5,
-                "status": "ok", "error": ""}
+        rows.append(
+            {
+                "method": "lin",
+                "device": "cpu",
+                "n_spots": n,
+                "n_cells": n,
+                "n_targets": 800,
+                "n_inputs": 500,
+                "wall_s": 1 + n / 100,
+                "load_s": 0.5,
+                "method_s": n / 100,
+                "peak_rss_mb": n / 10,
+                "status": "ok",
+                "error": "",
+            }
+        )
+        quad = {
+            "method": "quad",
+            "device": "cpu",
+            "n_spots": n,
+            "n_cells": n,
+            "n_targets": 800,
+            "n_inputs": 500,
+            "wall_s": n**2 / 1e6,
+            "load_s": 0.5,
+            "method_s": n**2 / 1e6,
+            "peak_rss_mb": n**2 / 1e5,
+            "status": "ok",
+            "error": "",
+        }
         if n == 100000:
-            quad.update(status="oom", error="out of memory (> 16000 MB)", method_s=float("nan"), peak_rss_mb=16001.0,
-                        wall_s=50.0)
+            quad.update(
+                status="oom",
+                error="out of memory (> 16000 MB)",
+                method_s=float("nan"),
+                peak_rss_mb=16001.0,
+                wall_s=50.0,
+            )
         rows.append(quad)
-    rows.append({"method": "bad", "device": "cpu", "n_spots": 1000, "n_cells": 1000, "n_targets": 800,
-                 "n_inputs": 500, "wall_s": 3.0, "peak_rss_mb": 300.0, "status": "failed",
-                 "error": "exit status 1: Traceback\nValueError: no"})
+    rows.append(
+        {
+            "method": "bad",
+            "device": "cpu",
+            "n_spots": 1000,
+            "n_cells": 1000,
+            "n_targets": 800,
+            "n_inputs": 500,
+            "wall_s": 3.0,
+            "peak_rss_mb": 300.0,
+            "status": "failed",
+            "error": "exit status 1: Traceback\nValueError: no",
+        }
+    )
     return rows
 
 
 def test_scale_and_fit_tables_use_completed_runs_only():
     table = scale_table(_records())
     assert list(table.columns) == list(SCALE_COLUMNS) and len(table) == 7
-    assert "\n" not in "".join(table["error"]) and "ValueError: no" in table.loc[table["method"] == "bad", "error"].iloc[0]
+    assert (
+        "\n" not in "".join(table["error"]) and "ValueError: no" in table.loc[table["method"] == "bad", "error"].iloc[0]
+    )
     fit = fit_table(table).set_index("method")
     assert list(fit.reset_index().columns) == list(FIT_COLUMNS)
-    assert fit.loc["lin", "time_exponent"] == pytest.approx(1.0) and fit.loc["lin", "memory_exponent"] == pytest.approx(1.0)
+    assert fit.loc["lin", "time_exponent"] == pytest.approx(1.0) and fit.loc["lin", "memory_exponent"] == pytest.approx(
+        1.0
+    )
     assert fit.loc["quad", "time_exponent"] == pytest.approx(2.0) and fit.loc["quad", "n_sizes"] == 2
     assert fit.loc["quad", "sizes"] == "1000,10000" and np.isnan(fit.loc["bad", "time_exponent"])
 
@@ -272,8 +320,16 @@ def test_device_params():
 def test_scale_job_runs_a_method_in_a_measured_child(prepared, tmp_path, monkeypatch):
     s, r = synthesize_pair(*prepared, n_spots=300, n_cells=300, seed=0)
     write_pair(s, r, tmp_path / "s.h5ad", tmp_path / "r.h5ad")
-    rec = scale_job("knn", tmp_path / "s.h5ad", tmp_path / "r.h5ad", params={"k": 10}, threads=1,
-                    time_limit_s=300, memory_limit_mb=8000, log_path=tmp_path / "knn.log")
+    rec = scale_job(
+        "knn",
+        tmp_path / "s.h5ad",
+        tmp_path / "r.h5ad",
+        params={"k": 10},
+        threads=1,
+        time_limit_s=300,
+        memory_limit_mb=8000,
+        log_path=tmp_path / "knn.log",
+    )
     assert rec["status"] == "ok", rec["error"]
     assert (rec["n_spots"], rec["n_cells"]) == (300, 300)
     assert rec["n_targets"] == len(s.uns["commst"]["genes"]["lr_targets"]) and rec["n_inputs"] > 400
@@ -281,10 +337,27 @@ def test_scale_job_runs_a_method_in_a_measured_child(prepared, tmp_path, monkeyp
     assert 0 < rec["method_s"] < rec["wall_s"] and rec["load_s"] > 0 and rec["peak_rss_mb"] > 50
     # a method that raises is recorded with its own message (the children import it from tests/)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
-    bad = scale_job("broken", tmp_path / "s.h5ad", tmp_path / "r.h5ad", extra_method="test_benchmark_scale:impute_broken",
-                    threads=1, time_limit_s=300, memory_limit_mb=8000, sizes={"n_spots": 300})
-    hog = scale_job("hog", tmp_path / "s.h5ad", tmp_path / "r.h5ad", extra_method="test_benchmark_scale:impute_hog",
-                    params={"mb": 3000}, threads=1, time_limit_s=300, memory_limit_mb=1000, sizes={"n_spots": 300})
+    bad = scale_job(
+        "broken",
+        tmp_path / "s.h5ad",
+        tmp_path / "r.h5ad",
+        extra_method="test_benchmark_scale:impute_broken",
+        threads=1,
+        time_limit_s=300,
+        memory_limit_mb=8000,
+        sizes={"n_spots": 300},
+    )
+    hog = scale_job(
+        "hog",
+        tmp_path / "s.h5ad",
+        tmp_path / "r.h5ad",
+        extra_method="test_benchmark_scale:impute_hog",
+        params={"mb": 3000},
+        threads=1,
+        time_limit_s=300,
+        memory_limit_mb=1000,
+        sizes={"n_spots": 300},
+    )
     assert bad["status"] == "failed" and "always fails" in bad["error"] and bad["n_spots"] == 300
     assert bad["load_s"] > 0 and np.isnan(bad["method_s"])
     # one that runs out of memory is killed and recorded, with what was known before
@@ -300,11 +373,12 @@ def test_scale_dry_run_plans_gpu_runs_only_for_gpu_methods(tmp_path):
     work = tmp_path / "dry"
     work.mkdir()
     (work / "samples.tsv").write_text((REPO / "config" / "samples.tsv").read_text().replace("../", f"{REPO}/"))
-    config = {"samples": str(work / "samples.tsv"),
-              "scale": {"sizes": [100, 200], "methods": ["knn", "commst", "tangram"], "devices": ["cpu", "cuda"]}}
+    config = {
+        "samples": str(work / "samples.tsv"),
+        "scale": {"sizes": [100, 200], "methods": ["knn", "commst", "tangram"], "devices": ["cpu", "cuda"]},
+    }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "scale", "-n", "--snakefile", str(REPO / "Snakefile"), "--directory",
-           str(work), "--configfile", str(work / "config.yaml"), "--cores", "3"]
+    cmd = snakemake_cmd(work, "scale", "-n", "--cores", "3")
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
@@ -332,8 +406,7 @@ def test_snakemake_scale_on_two_small_sizes(tmp_path):
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "snakemake", "scale", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-           "--configfile", str(work / "config.yaml"), "--cores", "2"]
+    cmd = snakemake_cmd(work, "scale", "--cores", "2")
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
     assert result.returncode == 0, result.stderr[-5000:]
     table = pd.read_csv(work / "results/scale/scale.tsv", sep="\t", keep_default_na=False, na_values=[""])

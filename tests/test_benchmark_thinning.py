@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from synthetic import random_profile_pair
 
-from commst.benchmark.methods import get_baseline
 from commst.benchmark.thinning import run_thinning
 from commst.pp import counts_matrix
-from commst.tl import ImputationResult
-from synthetic import random_profile_pair
+from commst.tl import ImputationResult, get_method
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +21,15 @@ def pair():
 def test_raw_is_exact_at_p1_and_degrades_with_capture(pair):
     spatial, reference, targets, inputs = pair
     tab = run_thinning(
-        spatial, reference, get_baseline("raw"), targets=targets, input_genes=inputs, lr_genes=targets[:4],
-        p_values=(1.0, 0.5, 0.1), seeds=(0, 1), verbose=False,
+        spatial,
+        reference,
+        get_method("raw"),
+        targets=targets,
+        input_genes=inputs,
+        lr_genes=targets[:4],
+        p_values=(1.0, 0.5, 0.1),
+        seeds=(0, 1),
+        verbose=False,
     )
     assert len(tab) == 3 * 2 * 2 * len(targets)
     assert tab["is_lr"].sum() == 3 * 2 * 2 * 4
@@ -52,15 +58,21 @@ def test_oracle_recovers_truth_from_thinned_data(pair):
     )
     assert tab["pcc"].min() > 0.9
     raw = run_thinning(
-        spatial, reference, get_baseline("raw"), targets=targets, input_genes=inputs, p_values=(0.25,),
-        scenarios=("thinned",), verbose=False,
+        spatial,
+        reference,
+        get_method("raw"),
+        targets=targets,
+        input_genes=inputs,
+        p_values=(0.25,),
+        scenarios=("thinned",),
+        verbose=False,
     )
     assert tab[tab.scenario == "thinned"]["pcc"].median() > raw["pcc"].median() + 0.1
 
 
 def test_thinning_input_errors(pair):
     spatial, reference, targets, inputs = pair
-    raw = get_baseline("raw")
+    raw = get_method("raw")
     with pytest.raises(ValueError, match="not measured"):
         run_thinning(spatial, reference, raw, targets=["nope"], input_genes=inputs, verbose=False)
     with pytest.raises(ValueError, match="overlap"):

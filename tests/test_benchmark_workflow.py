@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,9 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake_cmd
 
 from commst.benchmark.data import load_starmap, split_spatial
-from commst.benchmark.workflow import headline_table, summary_rows
+from commst.benchmark.summary import headline_table, summary_rows
 from commst.pp import counts_matrix
 from commst.priors import load_lr_resource
 from commst.tl import ImputationResult
@@ -36,8 +36,9 @@ pytestmark = pytest.mark.slow
 # --- test-only methods (imported by the Snakemake jobs as test_benchmark_workflow:impute_*) ---------
 
 
-def impute_oracle(spatial, reference, *, targets: Sequence[str], input_genes: Sequence[str], seed: int = 0,
-                  truth: str = "") -> ImputationResult:
+def impute_oracle(
+    spatial, reference, *, targets: Sequence[str], input_genes: Sequence[str], seed: int = 0, truth: str = ""
+) -> ImputationResult:
     """The unthinned truth of each target (the prepared spatial data), scaled to the depth of the data it is given."""
     full = ad.read_h5ad(truth)
     full = full[spatial.obs_names]
@@ -49,10 +50,14 @@ def impute_oracle(spatial, reference, *, targets: Sequence[str], input_genes: Se
     return ImputationResult(counts=counts, targets=list(targets))
 
 
-def impute_noise(spatial, reference, *, targets: Sequence[str], input_genes: Sequence[str], seed: int = 0) -> ImputationResult:
+def impute_noise(
+    spatial, reference, *, targets: Sequence[str], input_genes: Sequence[str], seed: int = 0
+) -> ImputationResult:
     """Random counts unrelated to the truth."""
     rng = np.random.default_rng(seed + 1000)
-    return ImputationResult(counts=rng.poisson(1.0, size=(spatial.n_obs, len(targets))).astype(float), targets=list(targets))
+    return ImputationResult(
+        counts=rng.poisson(1.0, size=(spatial.n_obs, len(targets))).astype(float), targets=list(targets)
+    )
 
 
 def impute_broken(spatial, reference, *, targets, input_genes, seed=0) -> ImputationResult:
@@ -64,10 +69,7 @@ def impute_broken(spatial, reference, *, targets, input_genes, seed=0) -> Imputa
 
 def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
-    cmd = [
-        sys.executable, "-m", "snakemake", "benchmark", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "2", *args,
-    ]
+    cmd = snakemake_cmd(work, "benchmark", "--cores", "2", *args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -174,7 +176,9 @@ def test_ccc_recovery_and_summary(bench_run):
     assert ok[("oracle", "rank_aggregate", "spearman")] > 0.9
     assert ("truth", "reference_agreement", "spearman") in ok.index
     assert ok[("oracle", "bivariate", "n_pairs")] >= 1
-    calls = ccc[(ccc["status"] == "ok") & (ccc["analysis"] == "bivariate")].set_index(["method", "null", "metric"])["value"]
+    calls = ccc[(ccc["status"] == "ok") & (ccc["analysis"] == "bivariate")].set_index(["method", "null", "metric"])[
+        "value"
+    ]
     # the oracle returns the truth's counts: under the same null it calls decoys no more often than
     # the truth; under the spot null (no redraws) it makes the truth's calls
     for null in ("spots", "uncertainty_labels"):
@@ -182,7 +186,9 @@ def test_ccc_recovery_and_summary(bench_run):
     assert calls[("truth", "spots", "n_truth_significant")] > 0 and calls[("oracle", "spots", "recall")] >= 0.8
     summary = _read(bench_run, "summary.tsv")
     assert list(summary.columns) == ["sample", "method", "scenario", "metric", "value"]
-    lr_pcc = summary[(summary["scenario"] == "heldout") & (summary["metric"] == "LR_median_pcc")].set_index("method")["value"]
+    lr_pcc = summary[(summary["scenario"] == "heldout") & (summary["metric"] == "LR_median_pcc")].set_index("method")[
+        "value"
+    ]
     assert lr_pcc["oracle"] > 0.99 and abs(lr_pcc["noise"]) < 0.15
     headline = headline_table(summary, p=0.1)
     assert headline.loc[("tiny", "oracle"), "heldout_LR_pcc"] > 0.99
@@ -207,14 +213,36 @@ def test_adding_a_method_runs_only_its_jobs(bench_run):
 
 
 def test_summary_rows_on_hand_made_tables():
-    gm = pd.DataFrame({
-        "method": ["a", "a", "b", "b"], "scenario": "heldout", "fold": 0, "gene": ["g1", "g2", "g1", "g2"],
-        "is_lr": [True, False, True, False], "pcc": [0.9, 0.5, 0.1, 0.3], "ssim": 0.5, "rmse": 1.0, "js": 0.1,
-        "status": "ok", "error": "",
-    })
+    gm = pd.DataFrame(
+        {
+            "method": ["a", "a", "b", "b"],
+            "scenario": "heldout",
+            "fold": 0,
+            "gene": ["g1", "g2", "g1", "g2"],
+            "is_lr": [True, False, True, False],
+            "pcc": [0.9, 0.5, 0.1, 0.3],
+            "ssim": 0.5,
+            "rmse": 1.0,
+            "js": 0.1,
+            "status": "ok",
+            "error": "",
+        }
+    )
     th = gm.drop(columns=["fold"]).assign(scenario="thinned", p=0.1, seed=0)
-    cc = pd.DataFrame({"method": ["a"], "scenario": ["thinned"], "p": [0.1], "seed": [0], "analysis": ["bivariate"],
-                       "null": [""], "metric": ["spearman"], "value": [0.7], "status": ["ok"], "error": [""]})
+    cc = pd.DataFrame(
+        {
+            "method": ["a"],
+            "scenario": ["thinned"],
+            "p": [0.1],
+            "seed": [0],
+            "analysis": ["bivariate"],
+            "null": [""],
+            "metric": ["spearman"],
+            "value": [0.7],
+            "status": ["ok"],
+            "error": [""],
+        }
+    )
     rows = summary_rows("s", gm, th, cc)
     get = rows.set_index(["method", "scenario", "metric"])["value"]
     assert get[("a", "heldout", "LR_median_pcc")] == pytest.approx(0.9)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic import PLANTED_LR, planted_pair
 
 import commst.pp as pp
 from commst.ccc import CELLTYPE_METHODS, auto_bandwidth, celltype_communication, spatial_bivariate
 from commst.tl import build_imputed, impute_knn
-
-from synthetic import PLANTED_LR, planted_pair
 
 RESOURCE = pd.DataFrame({"ligand": ["LIGA", "LIGA"], "receptor": ["RECB", "RECALL"]})
 
@@ -91,7 +90,9 @@ def test_liana_failure_becomes_our_message(imputed):
     with pytest.raises(CommstCCCError) as err:
         spatial_bivariate(broken, RESOURCE, n_perms=5, sample="s1")
     message = str(err.value)
-    assert message.startswith("sample 's1', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed (ValueError: ")
+    assert message.startswith(
+        "sample 's1', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed (ValueError: "
+    )
     assert "non finite" in message and ". Fix: " in message and "delete it" in err.value.fix
 
 
@@ -118,7 +119,10 @@ def test_small_groups_are_left_out_with_a_warning(imputed, caplog):
     ref.obs["cell_type"] = pd.Categorical(labels)
     with caplog.at_level("WARNING", logger="commst.ccc"):
         result = celltype_communication(ref, RESOURCE, groupby="cell_type", min_cells=5, n_perms=5)
-    assert "leaves out 1 group(s) of obs['cell_type'] with fewer than ccc.min_cells = 5 observations: rare (3)" in caplog.text
+    assert (
+        "leaves out 1 group(s) of obs['cell_type'] with fewer than ccc.min_cells = 5 observations: rare (3)"
+        in caplog.text
+    )
     assert len(result) and "rare" not in set(result["source"]) | set(result["target"])
     one = ref[ref.obs["cell_type"].isin(["type0", "rare"])].copy()
     with caplog.at_level("WARNING", logger="commst.ccc"):
@@ -132,7 +136,9 @@ def test_bandwidth_must_leave_spots_neighbours(imputed, caplog):
     from commst.validate import CommstInputError
 
     adata, _ = imputed
-    with pytest.raises(CommstInputError, match=r"ccc\.bandwidth = 0\.01 .* leaves 90 of 90 spots without a spatial neighbour") as err:
+    with pytest.raises(
+        CommstInputError, match=r"ccc\.bandwidth = 0\.01 .* leaves 90 of 90 spots without a spatial neighbour"
+    ) as err:
         spatial_bivariate(adata.copy(), RESOURCE, bandwidth=0.01, n_perms=5, path="imputed.h5ad")
     assert "set ccc.bandwidth to about 1" in err.value.fix
     outlier = adata.copy()

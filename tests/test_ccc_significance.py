@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import false_discovery_control
+from synthetic import LAYOUT_PAIRS, communication_layout
 
 from commst.ccc import (
     NULLS,
@@ -24,8 +25,6 @@ from commst.ccc import (
     statistic_weights,
 )
 from commst.ccc._significance import _label_groups, _within_labels
-
-from synthetic import LAYOUT_PAIRS, communication_layout
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -113,10 +112,16 @@ def test_driver_status_measured_imputed_guarded():
 
 
 def test_compare_measured_marks_calls_only_after_imputation():
-    imputed = pd.DataFrame({"interaction": ["a", "b", "c", "d"], "global_score": [0.3, 0.2, 0.1, 0.0],
-                            "significant": [True, True, True, False]})
-    measured = pd.DataFrame({"interaction": ["a", "b"], "global_score": [0.25, 0.01], "qvalue": [0.01, 0.5],
-                             "significant": [True, False]})
+    imputed = pd.DataFrame(
+        {
+            "interaction": ["a", "b", "c", "d"],
+            "global_score": [0.3, 0.2, 0.1, 0.0],
+            "significant": [True, True, True, False],
+        }
+    )
+    measured = pd.DataFrame(
+        {"interaction": ["a", "b"], "global_score": [0.25, 0.01], "qvalue": [0.01, 0.5], "significant": [True, False]}
+    )
     out = compare_measured(imputed, measured).set_index("interaction")
     assert out["only_after_imputation"].to_dict() == {"a": False, "b": True, "c": True, "d": False}
     assert out["measured_testable"].to_dict() == {"a": True, "b": True, "c": False, "d": False}
@@ -153,8 +158,7 @@ def test_moran_inflation_flags_layout_copied_into_noise():
 def starmap_thinned():
     """STARmap split: truth and its 10 % thinning imputed by knn, with LR pairs and cross decoys."""
     from commst.benchmark.data import get_counts, split_spatial, thin_counts
-    from commst.benchmark.heldout import log_normalise_with
-    from commst.pp import counts_matrix, prepare
+    from commst.pp import counts_matrix, get_gene_sets, library_size, lognorm, prepare
     from commst.priors import load_alias_map, load_lr_resource, lr_genes
     from commst.tl import impute_knn, log_scale_sd
 
@@ -162,30 +166,36 @@ def starmap_thinned():
     data.layers["counts"] = get_counts(data).copy()
     reference, spatial = split_spatial(data, cell_type_key="cell_type", fraction=0.5, seed=0)
     lr = load_lr_resource("consensus", "mouse")
-    spatial, reference = prepare(spatial, reference, lr_genes(lr), alias_map=load_alias_map("mouse"),
-                                 min_shared_genes=50)
-    genes = [g for g in spatial.uns["commst"]["genes"]["lr_targets"] if g in spatial.var_names]
-    inputs = [g for g in spatial.uns["commst"]["genes"]["input"] if g in reference.var_names]
+    spatial, reference = prepare(
+        spatial, reference, lr_genes(lr), alias_map=load_alias_map("mouse"), min_shared_genes=50
+    )
+    sets = get_gene_sets(spatial)
+    genes = [g for g in sets.lr_targets if g in spatial.var_names]
+    inputs = [g for g in sets.input if g in reference.var_names]
     real = lr[lr["ligand"].isin(genes) & lr["receptor"].isin(genes)][["ligand", "receptor"]]
     pairs = pd.concat([real.assign(kind="real"), cross_decoys(lr, genes, max_n=300).assign(kind="decoy")])
 
-    def lognorm(values, library, labels, sd=None):
-        out = ad.AnnData(X=np.asarray(values, np.float32), obs=pd.DataFrame({"matched_cell_type": labels},
-                         index=spatial.obs_names), var=pd.DataFrame(index=genes))
+    def spots(values, labels, sd=None):
+        out = ad.AnnData(
+            X=np.asarray(values, np.float32),
+            obs=pd.DataFrame({"matched_cell_type": labels}, index=spatial.obs_names),
+            var=pd.DataFrame(index=genes),
+        )
         out.obsm["spatial"] = np.asarray(spatial.obsm["spatial"], float)
         if sd is not None:
             out.layers["uncertainty"] = sd
         return out
 
-    full = np.asarray(counts_matrix(spatial).sum(axis=1)).ravel()
     truth_labels = impute_knn(spatial, reference, targets=genes[:1], input_genes=inputs).labels.to_numpy()
-    truth = lognorm(log_normalise_with(counts_matrix(spatial[:, genes]), full), full, truth_labels)
+    truth = spots(lognorm(counts_matrix(spatial[:, genes]).toarray(), library_size(spatial)), truth_labels)
     thinned = thin_counts(spatial, 0.1, seed=0)
-    library = np.asarray(counts_matrix(thinned).sum(axis=1)).ravel()
-    res = impute_knn(thinned[:, [g for g in thinned.var_names if g not in genes]], reference, targets=genes,
-                     input_genes=inputs)
-    imputed = lognorm(log_normalise_with(res.counts, library), library, res.labels.to_numpy(),
-                      log_scale_sd(res.counts, res.uncertainty, library))
+    library = library_size(thinned)
+    res = impute_knn(
+        thinned[:, [g for g in thinned.var_names if g not in genes]], reference, targets=genes, input_genes=inputs
+    )
+    imputed = spots(
+        lognorm(res.counts, library), res.labels.to_numpy(), log_scale_sd(res.counts, res.uncertainty, library)
+    )
     return truth, imputed, pairs
 
 
@@ -209,8 +219,16 @@ def test_chosen_null_keeps_decoys_at_the_truth_rate_after_imputation(starmap_thi
     assert _decoy_rate(imputed, pairs, "spots") > _decoy_rate(truth, pairs, "spots") + 0.05
 
 
-OPTIONS = {"bandwidth": None, "cutoff": 0.1, "local_metric": "cosine", "global_metric": "morans",
-           "null_model": "uncertainty_labels", "n_perms": 99, "n_draws": 5, "fdr": 0.05}
+OPTIONS = {
+    "bandwidth": None,
+    "cutoff": 0.1,
+    "local_metric": "cosine",
+    "global_metric": "morans",
+    "null_model": "uncertainty_labels",
+    "n_perms": 99,
+    "n_draws": 5,
+    "fdr": 0.05,
+}
 
 
 def test_measured_and_imputed_steps_on_a_known_layout():
@@ -233,6 +251,7 @@ def test_measured_and_imputed_steps_on_a_known_layout():
     assert row.loc["L^R", "receptor_status"] == "imputed" and row.loc["L^G", "ligand_status"] == "measured"
     assert list(local.var_names) == list(table["interaction"]) and "only_after_imputation" in local.var
     # a panel without any LR pair: nothing to compare, the Moran check still runs
-    empty, moran = measured_communication(spatial[:, ~spatial.var_names.isin(["L"])].copy(), imputed, LAYOUT_PAIRS,
-                                          OPTIONS)
+    empty, moran = measured_communication(
+        spatial[:, ~spatial.var_names.isin(["L"])].copy(), imputed, LAYOUT_PAIRS, OPTIONS
+    )
     assert empty.empty and list(empty.columns) == list(measured.columns) and len(moran) > 0

@@ -57,6 +57,26 @@ def test_schema_model_defaults_equal_commst_config():
     CommSTConfig.from_dict(config["model"])  # the filled-in section is a valid model config
 
 
+def test_schema_methods_equal_the_registry():
+    """`impute: method:` lists the registered methods in registry order, and each method's
+    section carries its registry entry's defaults (commst's section is model:, checked above)."""
+    from commst.tl.methods import REGISTRY
+
+    impute = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["impute"]["properties"]
+    assert impute["method"]["enum"] == list(REGISTRY)
+    for name, meta in REGISTRY.items():
+        if meta.config_section == "model":
+            continue
+        assert meta.config_section == f"impute.{name}"
+        props = impute[name].get("properties", {})
+        assert {key: spec["default"] for key, spec in props.items()} == dict(meta.defaults), name
+    config = {"samples": "x"}
+    validate(config, str(CONFIG_SCHEMA), set_default=True)
+    assert {name: config["impute"][name] for name in REGISTRY if name != "commst"} == {
+        name: dict(meta.defaults) for name, meta in REGISTRY.items() if name != "commst"
+    }
+
+
 def test_config_yaml_values_equal_schema_defaults():
     """config/config.yaml documents the defaults; it must not silently diverge from the schema."""
     schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
@@ -168,7 +188,10 @@ def _dry_run(tmp_path: Path, sheet: str) -> subprocess.CompletedProcess:
 
 
 HEADER = "sample\treference\tspatial\tspatial_format\tspecies\tcell_type_key\n"
-DEMO_ROW = "{name}\t{repo}/resources/demo/visium_lymphnode_human_ref.h5ad\t{repo}/resources/demo/visium_lymphnode_human_sp.h5ad\th5ad\thuman\tcell_type\n"
+DEMO_ROW = (
+    "{name}\t{repo}/resources/demo/visium_lymphnode_human_ref.h5ad\t"
+    "{repo}/resources/demo/visium_lymphnode_human_sp.h5ad\th5ad\thuman\tcell_type\n"
+)
 
 
 def test_workflow_rejects_duplicate_samples_missing_paths_and_unknown_columns(tmp_path):
@@ -191,7 +214,10 @@ def test_sheet_saved_by_excel_with_a_byte_order_mark_is_read(tmp_path):
     (tmp_path / "samples.tsv").write_bytes(b"\xef\xbb\xbf" + (HEADER + row).encode())
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", f"samples={tmp_path / 'samples.tsv'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "results/bom/imputed.h5ad" in result.stdout
@@ -202,7 +228,10 @@ def test_relative_paths_resolve_against_the_sheet_folder(tmp_path):
     demo.mkdir()
     for name in ("visium_lymphnode_human_ref.h5ad", "visium_lymphnode_human_sp.h5ad"):
         (demo / name).symlink_to(REPO / "resources" / "demo" / name)
-    sheet = HEADER + "rel\tdata/visium_lymphnode_human_ref.h5ad\tdata/visium_lymphnode_human_sp.h5ad\th5ad\thuman\tcell_type\n"
+    sheet = (
+        HEADER
+        + "rel\tdata/visium_lymphnode_human_ref.h5ad\tdata/visium_lymphnode_human_sp.h5ad\th5ad\thuman\tcell_type\n"
+    )
     result = _dry_run(tmp_path, sheet)
     assert result.returncode == 0, result.stderr
     assert "results/rel/imputed.h5ad" in result.stdout

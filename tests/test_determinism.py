@@ -40,9 +40,7 @@ def impute_digest(method: str, params: dict) -> dict:
 
     demo = REPO / "resources" / "demo"
     spatial = ad.read_h5ad(demo / "visium_lymphnode_human_sp.h5ad")
-    spatial = spatial[
-        np.random.default_rng(0).choice(spatial.n_obs, 200, replace=False)
-    ].copy()
+    spatial = spatial[np.random.default_rng(0).choice(spatial.n_obs, 200, replace=False)].copy()
     reference = ad.read_h5ad(demo / "visium_lymphnode_human_ref.h5ad")
     lr, aliases = _priors()
     spatial, reference = prepare(spatial, reference, lr, alias_map=aliases)
@@ -108,9 +106,7 @@ def test_knn_same_bytes_twice_in_one_process() -> None:
 
 @pytest.mark.slow  # two processes per method: ≈ 16 s for knn, 25 s for commst on 2 cores
 @pytest.mark.parametrize(("method", "params"), [("knn", {}), ("commst", COMMST)])
-def test_same_seed_gives_the_same_bytes_in_two_processes(
-    method: str, params: dict
-) -> None:
+def test_same_seed_gives_the_same_bytes_in_two_processes(method: str, params: dict) -> None:
     first = _run(method, params, hash_seed=1)
     second = _run(method, params, hash_seed=2)
     assert first["shape"][0] == 200 and first["shape"][1] > 100

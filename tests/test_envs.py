@@ -64,8 +64,9 @@ with SnakemakeApi() as api:
                       snakefile=__import__('pathlib').Path('Snakefile'))
     out = []
     for rule in wf._workflow.rules:
-        out.append({"name": rule.name, "conda": rule.conda_env, "log": bool(rule.log), "benchmark": rule.benchmark is not None,
-                    "script": rule.script, "threads": "_cores" in rule.resources, "resources": sorted(rule.resources),
+        out.append({"name": rule.name, "conda": rule.conda_env, "log": bool(rule.log),
+                    "benchmark": rule.benchmark is not None, "script": rule.script,
+                    "threads": "_cores" in rule.resources, "resources": sorted(rule.resources),
                     "local": wf._workflow.is_local(rule), "target_only": rule.norun})
     print(json.dumps(out))
 """
@@ -148,12 +149,27 @@ def _provided_by(dist: str, env_pkgs: set[str]) -> bool:
 
 
 def test_snakemake_lint_is_clean():
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Congratulations" in result.stdout + result.stderr
 
 
+def test_ruff_lint_and_format_are_clean():
+    """Python style is enforced, not hoped for: ruff's lint rules and formatter, configured in
+    pyproject.toml (line length 120), pass on the whole repository."""
+    assert _lock().get("ruff"), "ruff is pinned in requirements.lock"
+    for args in (["check", "--output-format", "concise", "."], ["format", "--check", "."]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, f"ruff {' '.join(args)}:\n{result.stdout[-3000:]}{result.stderr[-2000:]}"
+
+
 def test_snakefmt_is_clean():
     files = ["Snakefile", *map(str, sorted((REPO / "workflow" / "rules").glob("*.smk")))]
-    result = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *files], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", *files], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]

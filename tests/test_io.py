@@ -56,9 +56,7 @@ def _dense(m: object) -> np.ndarray:
 
 def _assert_layout(adata: ad.AnnData, spatial_format: str, path: Path) -> None:
     assert sparse.isspmatrix_csr(adata.X) and adata.X.dtype == np.float32
-    assert (
-        sparse.isspmatrix_csr(adata.layers["counts"]) and adata.layers["counts"].dtype == np.float32
-    )
+    assert sparse.isspmatrix_csr(adata.layers["counts"]) and adata.layers["counts"].dtype == np.float32
     assert not np.shares_memory(adata.X.data, adata.layers["counts"].data)
     np.testing.assert_array_equal(_dense(adata.X), _dense(adata.layers["counts"]))
     assert adata.obsm["spatial"].dtype == np.float64 and adata.obsm["spatial"].shape == (
@@ -71,9 +69,7 @@ def _assert_layout(adata: ad.AnnData, spatial_format: str, path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", list(FORMATS))
-def test_every_format_reads_the_same_data(
-    name: str, truth: ad.AnnData, gem_bins: pd.Series
-) -> None:
+def test_every_format_reads_the_same_data(name: str, truth: ad.AnnData, gem_bins: pd.Series) -> None:
     spatial_format, path, kwargs = FORMATS[name]
     adata = read_spatial(path, spatial_format, **kwargs)
     _assert_layout(adata, spatial_format, path)
@@ -95,9 +91,7 @@ def test_every_format_reads_the_same_data(
             r = np.corrcoef(adata.obsm["spatial"][:, axis], xy[:, axis])[0, 1]
             assert r > 0.995  # the lattice rounds away the slide's slight rotation
         bx = adata.obs["bin_x"].to_numpy()
-        np.testing.assert_array_equal(
-            adata.obsm["spatial"][:, 0], bx * BIN_SIZE + (BIN_SIZE - 1) / 2
-        )
+        np.testing.assert_array_equal(adata.obsm["spatial"][:, 0], bx * BIN_SIZE + (BIN_SIZE - 1) / 2)
     else:
         np.testing.assert_array_equal(adata.obsm["spatial"], xy)
 
@@ -204,9 +198,7 @@ def test_corrupt_files_raise_input_error(tmp_path: Path) -> None:
 
 
 def test_unknown_format() -> None:
-    with pytest.raises(
-        CommstInputError, match="unknown spatial_format 'slideseq'.*h5ad, visium, stereo_gem, csv"
-    ):
+    with pytest.raises(CommstInputError, match="unknown spatial_format 'slideseq'.*h5ad, visium, stereo_gem, csv"):
         read_spatial(DATA / "lymph_sp.h5ad", "slideseq")
 
 
@@ -227,9 +219,7 @@ def test_visium_metadata() -> None:
     assert (adata.obs["in_tissue"] == 1).all()
     lib = adata.uns["commst_input"]["library_id"]
     assert lib == "lymph_fixture"
-    assert adata.uns["spatial"][lib]["scalefactors"]["spot_diameter_fullres"] == pytest.approx(
-        75.9, abs=0.5
-    )
+    assert adata.uns["spatial"][lib]["scalefactors"]["spot_diameter_fullres"] == pytest.approx(75.9, abs=0.5)
 
 
 def _copy_outs(tmp_path: Path, which: str = "visium") -> Path:
@@ -390,9 +380,7 @@ def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
         ("genes_by_spots.csv", ["X", "Y"], True),
     ],
 )
-def test_csv_variants(
-    tmp_path: Path, tables, counts_name: str, coords_columns: list[str], transpose: bool
-) -> None:
+def test_csv_variants(tmp_path: Path, tables, counts_name: str, coords_columns: list[str], transpose: bool) -> None:
     counts, coords = tables
     out = counts.T if transpose else counts
     out.to_csv(tmp_path / counts_name, sep="," if ".csv" in counts_name else "\t")
@@ -451,9 +439,7 @@ def test_read_reference() -> None:
     ref = read_reference(DATA / "lymph_ref.h5ad", "annotation")
     assert ref.shape == (55, 172)
     assert isinstance(ref.obs["cell_type"].dtype, pd.CategoricalDtype)
-    assert ref.obs["cell_type"].value_counts().to_dict() == {
-        t: 5 for t in ref.obs["cell_type"].cat.categories
-    }
+    assert ref.obs["cell_type"].value_counts().to_dict() == {t: 5 for t in ref.obs["cell_type"].cat.categories}
     assert len(ref.obs["cell_type"].cat.categories) == 11
     assert sparse.isspmatrix_csr(ref.X) and ref.X.dtype == np.float32
     assert not np.shares_memory(ref.X.data, ref.layers["counts"].data)

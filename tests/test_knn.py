@@ -6,11 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from synthetic import PLANTED_LR, planted_pair
 
 import commst.pp as pp
 from commst.tl import ImputationResult, build_imputed, get_method, impute_knn
-
-from synthetic import PLANTED_LR, planted_pair
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +59,9 @@ def test_output_contract(prepared):
     assert out.var.loc["LIGA", "is_ligand"] and out.var.loc["RECB", "is_receptor"]
     assert out.var.loc["RECALL", "measured_in_spatial"] and not out.var.loc["LIGA", "measured_in_spatial"]
     # observed = the spatial log-normalised value where measured, zero where not
-    np.testing.assert_allclose(out[:, "RECALL"].layers["observed"].ravel(), s[:, "RECALL"].X.toarray().ravel(), rtol=1e-6)
+    np.testing.assert_allclose(
+        out[:, "RECALL"].layers["observed"].ravel(), s[:, "RECALL"].X.toarray().ravel(), rtol=1e-6
+    )
     assert not out[:, "LIGA"].layers["observed"].any()
     lib = s.layers["counts"].sum(1).A1
     np.testing.assert_allclose(out.X[:, 0], np.log1p(res.counts[:, 0] / lib * 1e4), rtol=1e-5)

@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
+from synthetic import PLANTED_LR, planted_pair
 
 import commst.pp as pp
 from commst.model import CommSTConfig, TrainedCommST, impute_commst, plot_history, train
-from commst.model._priors import gene_graph_edges, laplacian_penalty, nichenet_penalty
-
-from synthetic import PLANTED_LR, planted_pair
+from commst.model._penalties import gene_graph_edges, laplacian_penalty, nichenet_penalty
 
 #: Small, fast settings for tests (a few seconds per training on one core).
 FAST = dict(hidden=64, latent_dim=8, epochs=25, pretrain_epochs=8, batch_size=64, device="cpu", num_threads=1)
@@ -26,7 +25,11 @@ def _with_type2_ligand(spatial, ref, *, drop_type2_spots: bool):
     ref = ref.copy()
     import anndata as ad
 
-    ref = ad.concat([ref, ad.AnnData(X=sp.csr_matrix(ligc[:, None]), obs=ref.obs[[]], var=pd.DataFrame(index=["LIGC"]))], axis=1, merge="same")
+    ref = ad.concat(
+        [ref, ad.AnnData(X=sp.csr_matrix(ligc[:, None]), obs=ref.obs[[]], var=pd.DataFrame(index=["LIGC"]))],
+        axis=1,
+        merge="same",
+    )
     ref.obs["cell_type"] = pd.Categorical(np.repeat(["type0", "type1", "type2"], ref.n_obs // 3))
     if drop_type2_spots:
         spatial = spatial[spatial.obs["true_type"] != "type2"].copy()
@@ -45,7 +48,9 @@ def prepared():
 def trained(prepared):
     s, r = prepared
     genes = s.uns["commst"]["genes"]
-    model = train(s, r, targets=genes["lr_targets"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False)
+    model = train(
+        s, r, targets=genes["lr_targets"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False
+    )
     return model
 
 
@@ -86,7 +91,9 @@ def test_guard_zeroes_gene_absent_from_reference_neighbourhood():
     # 3 of 60 spots match a LIGC-expressing cell among their 30 neighbours under FAST training
     s, r = pp.prepare(spatial, ref, (lig | {"LIGC"}, rec), min_shared_genes=10, min_counts_cell=200)
     genes = s.uns["commst"]["genes"]
-    model = train(s, r, targets=genes["lr_targets"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False)
+    model = train(
+        s, r, targets=genes["lr_targets"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False
+    )
     kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], model=model)
     guarded = impute_commst(s, r, **kw)
     j = guarded.targets.index("LIGC")
@@ -106,16 +113,16 @@ def _state_equal(a: dict, b: dict) -> bool:
 
 def _kill_after(monkeypatch, epochs: int) -> None:
     """Make training stop with an exception after ``epochs`` epochs, as a killed job would."""
-    from commst.model import _train
+    from commst.model._training_plan import TrainingPlan
 
-    run = _train._Trainer.run_epoch
+    run = TrainingPlan.run_epoch
 
     def run_or_die(self):
         if self.epoch >= epochs:
             raise KeyboardInterrupt("killed")
         return run(self)
 
-    monkeypatch.setattr(_train._Trainer, "run_epoch", run_or_die)
+    monkeypatch.setattr(TrainingPlan, "run_epoch", run_or_die)
 
 
 @pytest.mark.parametrize("max_cells", [None, 64], ids=["every-cell", "subsampled-epochs"])
@@ -130,7 +137,7 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(prepared, tmp_path,
         with pytest.raises(KeyboardInterrupt):
             train(s, r, config=cfg, checkpoint_dir=tmp_path / "b", **kw)
     assert (tmp_path / "b" / "last.pt").exists()
-    with caplog.at_level("INFO", logger="commst.model._train"):
+    with caplog.at_level("INFO", logger="commst.model"):
         resumed = train(s, r, config=cfg, checkpoint_dir=tmp_path / "b", **kw)
     assert "after epoch 3" in caplog.text
     assert len(resumed.history) == 6
@@ -152,7 +159,7 @@ def test_checkpoint_of_other_epochs_or_patience_is_not_reused(prepared, tmp_path
     kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], progress=False)
     cfg = CommSTConfig(**{**FAST, "epochs": 5, "pretrain_epochs": 2, "patience": 100})
     train(s, r, config=cfg.replace(**change), checkpoint_dir=tmp_path, **kw)
-    with caplog.at_level("INFO", logger="commst.model._train"):
+    with caplog.at_level("INFO", logger="commst.model"):
         model = train(s, r, config=cfg, checkpoint_dir=tmp_path, **kw)
     assert "ignoring checkpoint" in caplog.text and "epochs, patience" in caplog.text
     assert "resumed from" not in caplog.text
@@ -185,7 +192,7 @@ def test_unsafe_or_corrupt_checkpoint_is_ignored_and_runs_no_code(prepared, tmp_
         ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     else:
         torch.save({"weights": torch.zeros(2)}, ckpt)
-    with caplog.at_level("WARNING", logger="commst.model._train"):
+    with caplog.at_level("WARNING", logger="commst.model"):
         model = train(s, r, config=cfg, checkpoint_dir=ckpt.parent, **kw)
     assert not marker.exists(), "loading the checkpoint ran the planted code"
     assert f"ignoring checkpoint {ckpt}" in caplog.text and "training starts again from epoch 0" in caplog.text
@@ -193,7 +200,7 @@ def test_unsafe_or_corrupt_checkpoint_is_ignored_and_runs_no_code(prepared, tmp_
 
 
 def test_planted_model_file_is_refused_and_runs_no_code(trained, tmp_path):
-    from commst.validate import CommstInputError
+    from commst._errors import CommstInputError
 
     path, marker = tmp_path / "commst.pt", tmp_path / "payload_ran"
     trained.save(path)
@@ -210,30 +217,39 @@ def test_no_unsafe_torch_load_in_the_package():
 
     src = Path(__file__).resolve().parents[1] / "src" / "commst"
     calls = [(p.name, line) for p in src.rglob("*.py") for line in p.read_text().splitlines() if "torch.load(" in line]
-    assert calls == [("_train.py", "    return torch.load(path, map_location=map_location, weights_only=True)")]
+    assert calls == [("_io.py", "    return torch.load(path, map_location=map_location, weights_only=True)")]
 
 
 def test_epochs_beyond_the_cap_work_on_a_fresh_draw_of_cells_and_spots(prepared):
     """Large data: each epoch trains on max_cells_per_epoch cells and spots, and the soft
     targets and alignment partners of its spots point into that epoch's cells only."""
     from commst.model._data import build_model_data
-    from commst.model._train import _Trainer
+    from commst.model._training_plan import TrainingPlan
 
     s, r = prepared
     genes = s.uns["commst"]["genes"]
     cap = 64
     cfg = CommSTConfig(**{**FAST, "pretrain_epochs": 1, "max_cells_per_epoch": cap})
-    data = build_model_data(s, r, targets=genes["lr_targets"], input_genes=genes["input"], lr_focus=True,
-                            spatial_observed=True, input_scaling="modality", thinning=True, seed=0)
-    trainer = _Trainer(data, cfg, ppi=None, ligand_target=None, coords=None, device=torch.device("cpu"))
-    assert trainer.subsampled and len(trainer.train_cells) > cap
+    data = build_model_data(
+        s,
+        r,
+        targets=genes["lr_targets"],
+        input_genes=genes["input"],
+        lr_focus=True,
+        spatial_observed=True,
+        input_scaling="modality",
+        thinning=True,
+        seed=0,
+    )
+    trainer = TrainingPlan(data, cfg, ppi=None, ligand_target=None, coords=None, device=torch.device("cpu"))
+    assert trainer.subsampled and len(trainer.split.train_cells) > cap
     draws = []
     for _ in range(3):
         trainer.run_epoch()
         trainer.epoch += 1
         cells, spots = trainer.epoch_cells, trainer.epoch_spots
         assert len(cells) == cap and len(spots) == cap
-        assert set(cells) <= set(trainer.train_cells) and set(spots) <= set(trainer.train_spots)
+        assert set(cells) <= set(trainer.split.train_cells) and set(spots) <= set(trainer.split.train_spots)
         draws.append(set(cells))
         if trainer.epoch > cfg.pretrain_epochs:  # fine-tuning: neighbours of this draw only
             assert np.isin(trainer.nb_idx[spots], cells).all()
@@ -243,10 +259,16 @@ def test_epochs_beyond_the_cap_work_on_a_fresh_draw_of_cells_and_spots(prepared)
             assert np.isin(partners[partners >= 0], cells).all() and (partners >= 0).any()
     assert draws[0] != draws[1] != draws[2]
     # at or below the cap nothing is drawn: every training cell, every epoch
-    full = _Trainer(data, cfg.replace(max_cells_per_epoch=None), ppi=None, ligand_target=None, coords=None,
-                    device=torch.device("cpu"))
+    full = TrainingPlan(
+        data,
+        cfg.replace(max_cells_per_epoch=None),
+        ppi=None,
+        ligand_target=None,
+        coords=None,
+        device=torch.device("cpu"),
+    )
     full.run_epoch()
-    assert not full.subsampled and np.array_equal(full.epoch_cells, full.train_cells)
+    assert not full.subsampled and np.array_equal(full.epoch_cells, full.split.train_cells)
 
 
 def test_same_seed_same_result_and_save_load_roundtrip(prepared, trained, tmp_path):
@@ -295,7 +317,10 @@ def test_prior_penalties_on_known_values():
     graph = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float32))
     edges = tuple(torch.as_tensor(a) for a in gene_graph_edges(graph, ["A", "B", "C"]))
     assert float(laplacian_penalty(pred, edges)) == pytest.approx(0.0, abs=1e-6)  # A and B identical
-    edges_ac = tuple(torch.as_tensor(a) for a in gene_graph_edges(pd.DataFrame([[0, 1], [1, 0]], index=["A", "C"], columns=["A", "C"]), ["A", "B", "C"]))
+    edges_ac = tuple(
+        torch.as_tensor(a)
+        for a in gene_graph_edges(pd.DataFrame([[0, 1], [1, 0]], index=["A", "C"], columns=["A", "C"]), ["A", "B", "C"])
+    )
     assert float(laplacian_penalty(pred, edges_ac)) > 0.5
     with pytest.raises(ValueError, match="gene graph has shape"):
         gene_graph_edges(sp.eye(2), ["A", "B", "C"])
@@ -314,18 +339,40 @@ def test_bad_settings_and_inputs_are_reported(prepared):
     s, r = prepared
     genes = s.uns["commst"]["genes"]
     with pytest.raises(ValueError, match="never model inputs"):
-        train(s, r, targets=["LIGA"], input_genes=genes["input"] + ["LIGA"], config=CommSTConfig(**FAST), progress=False)
+        train(
+            s, r, targets=["LIGA"], input_genes=genes["input"] + ["LIGA"], config=CommSTConfig(**FAST), progress=False
+        )
     with pytest.raises(ValueError, match="not in the reference"):
         train(s, r, targets=["NOPE1"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False)
     with pytest.raises(RuntimeError, match="cuda") if not torch.cuda.is_available() else pytest.raises(ValueError):
-        train(s, r, targets=["LIGA"], input_genes=genes["input"], config=CommSTConfig(**{**FAST, "device": "cuda"}), progress=False)
+        train(
+            s,
+            r,
+            targets=["LIGA"],
+            input_genes=genes["input"],
+            config=CommSTConfig(**{**FAST, "device": "cuda"}),
+            progress=False,
+        )
 
 
 def test_lymph_node_held_out_lr_genes_beat_a_shuffled_map(demo_pair):
     """Real data: the 12 most abundant LR genes of the bundled Visium lymph node, held out of
     the spatial data, are imputed with a positive correlation to what Visium measured."""
     spatial, ref = demo_pair
-    held_out = ["CD81", "HLA-DQA1", "HLA-F", "C3", "ARF6", "S100A10", "SERPING1", "IFNGR2", "PLSCR1", "GSTO1", "CD14", "CFH"]
+    held_out = [
+        "CD81",
+        "HLA-DQA1",
+        "HLA-F",
+        "C3",
+        "ARF6",
+        "S100A10",
+        "SERPING1",
+        "IFNGR2",
+        "PLSCR1",
+        "GSTO1",
+        "CD14",
+        "CFH",
+    ]
     shared = [g for g in spatial.var_names if g in set(ref.var_names)]
     held_out = [g for g in held_out if g in set(shared)]
     assert len(held_out) >= 6
@@ -334,7 +381,14 @@ def test_lymph_node_held_out_lr_genes_beat_a_shuffled_map(demo_pair):
     s_in = s[:, [g for g in s.var_names if g not in set(held_out)]].copy()
     genes = s.uns["commst"]["genes"]
     targets = [g for g in genes["lr_targets"] if g in held_out]
-    res = impute_commst(s_in, r, targets=targets, input_genes=genes["input"], config=CommSTConfig(**{**FAST, "epochs": 20}), progress=False)
+    res = impute_commst(
+        s_in,
+        r,
+        targets=targets,
+        input_genes=genes["input"],
+        config=CommSTConfig(**{**FAST, "epochs": 20}),
+        progress=False,
+    )
     lib = s.obs["total_counts"].to_numpy()[:, None]
     pred = np.log1p(res.counts / lib * 1e4)
     obs = np.log1p(truth[:, [held_out.index(g) for g in targets]] / lib * 1e4)
@@ -355,7 +409,10 @@ def test_binomial_thinning_reaches_the_spatial_library_sizes():
     counts = rng.poisson(5.0, size=(400, 200)).astype(np.float32)  # about 1000 per cell
     lib = counts.sum(1)
     targets = np.array([100.0, 300.0])
-    for thin in (thin_to_library(counts, lib, targets, rng), thin_sparse(sp.csr_matrix(counts), lib, targets, rng).toarray()):
+    for thin in (
+        thin_to_library(counts, lib, targets, rng),
+        thin_sparse(sp.csr_matrix(counts), lib, targets, rng).toarray(),
+    ):
         assert (thin <= counts).all()
         totals = thin.sum(1)
         low = totals < 200
@@ -375,7 +432,7 @@ def test_gpu_job_without_cuda_says_so_and_uses_cpu(monkeypatch, caplog):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    with caplog.at_level(logging.WARNING, logger="commst.model._train"):
+    with caplog.at_level(logging.WARNING, logger="commst.model"):
         assert resolve_device("auto").type == "cpu"
     assert "granted a GPU (CUDA_VISIBLE_DEVICES=0)" in caplog.text
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
@@ -385,3 +442,23 @@ def test_gpu_job_without_cuda_says_so_and_uses_cpu(monkeypatch, caplog):
     assert resolve_device("auto").type == "cpu" and "granted" not in caplog.text
     with pytest.raises(RuntimeError, match="no CUDA device"):
         resolve_device("cuda")
+
+
+def test_model_follows_the_prepared_target_sum(tmp_path):
+    """preprocess.target_sum scales the model's log-normalisation too; the saved model keeps it."""
+    spatial, ref = planted_pair()
+    results = {}
+    for target_sum in (1e4, 1e6):
+        s, r = pp.prepare(spatial, ref, PLANTED_LR, min_shared_genes=10, target_sum=target_sum)
+        genes = pp.get_gene_sets(s)
+        genes_kw = dict(targets=genes.lr_targets, input_genes=genes.input)
+        cfg = CommSTConfig(**{**FAST, "epochs": 3, "pretrain_epochs": 1})
+        model = train(s, r, config=cfg, progress=False, **genes_kw)
+        assert model.target_sum == target_sum
+        model.save(tmp_path / "m.pt")
+        loaded = TrainedCommST.load(tmp_path / "m.pt")
+        assert loaded.target_sum == target_sum
+        results[target_sum] = impute_commst(s, r, model=loaded, **genes_kw)
+    assert results[1e6].extra["uncertainty_scale"] == "log1p(counts / input-library * 1e+06)"
+    # another scale of the decoder's targets is another model: not the same bytes
+    assert not np.array_equal(results[1e4].counts, results[1e6].counts)

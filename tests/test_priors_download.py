@@ -143,7 +143,9 @@ def test_fetch_interrupted_transfer_retries_then_fails(server: str, tmp_path: Pa
     path = f"/broken/{BUNDLED}"
     before = _hits(path)
     with pytest.raises(CommstDownloadError, match="3 attempt") as info:
-        fetch(f"{server}{path}", tmp_path / "d.tsv.gz", sha256=expected, retries=2, backoff=0.01, timeout=5, schemes=HTTP)
+        fetch(
+            f"{server}{path}", tmp_path / "d.tsv.gz", sha256=expected, retries=2, backoff=0.01, timeout=5, schemes=HTTP
+        )
     assert _hits(path) - before == 3
     assert "interrupted" in info.value.problem
     assert list(tmp_path.iterdir()) == []
@@ -154,7 +156,9 @@ def test_incomplete_read_is_retried_and_reported_as_ours(server: str, tmp_path: 
     path = f"/chunked-cut/{BUNDLED}"
     before = _hits(path)
     with pytest.raises(CommstDownloadError, match="IncompleteRead"):
-        fetch(f"{server}{path}", tmp_path / "d.tsv.gz", sha256=expected, retries=2, backoff=0.01, timeout=5, schemes=HTTP)
+        fetch(
+            f"{server}{path}", tmp_path / "d.tsv.gz", sha256=expected, retries=2, backoff=0.01, timeout=5, schemes=HTTP
+        )
     assert _hits(path) - before == 3
     assert list(tmp_path.iterdir()) == []
 
@@ -163,12 +167,20 @@ def test_truncated_body_without_length_is_detected_and_retried(server: str, tmp_
     path = f"/nolength/{BUNDLED}"
     before = _hits(path)
     with pytest.raises(CommstDownloadError, match="without Content-Length"):
-        fetch(f"{server}{path}", tmp_path / "d.tsv.gz", sha256=expected, retries=2, backoff=0.01, timeout=5, schemes=HTTP)
+        fetch(
+            f"{server}{path}", tmp_path / "d.tsv.gz", sha256=expected, retries=2, backoff=0.01, timeout=5, schemes=HTTP
+        )
     assert _hits(path) - before == 3
     assert list(tmp_path.iterdir()) == []
     # cut once, whole the next time: the retry delivers the right file
-    dest = fetch(f"{server}/flaky-nolength/{BUNDLED}", tmp_path / "d.tsv.gz", sha256=expected, retries=2,
-                 backoff=0.01, schemes=HTTP)
+    dest = fetch(
+        f"{server}/flaky-nolength/{BUNDLED}",
+        tmp_path / "d.tsv.gz",
+        sha256=expected,
+        retries=2,
+        backoff=0.01,
+        schemes=HTTP,
+    )
     assert sha256sum(dest) == expected and _hits(f"/flaky-nolength/{BUNDLED}") == 2
 
 
@@ -221,5 +233,7 @@ def test_missing_hashes_names_every_empty_key() -> None:
     }
     assert missing_hashes(priors, ["human"]) == ["priors.string.human.info_sha256"]
     assert missing_hashes(priors, ["mouse"]) == [
-        "priors.string.mouse.links_sha256", "priors.string.mouse.info_sha256", "priors.nichenet.mouse.sha256",
+        "priors.string.mouse.links_sha256",
+        "priors.string.mouse.info_sha256",
+        "priors.nichenet.mouse.sha256",
     ]

@@ -69,9 +69,7 @@ def test_ligand_target_artefact_roundtrip(human_lt: P.LigandTargetMatrix, tmp_pa
     back = P.LigandTargetMatrix.load(path)
     assert back.targets == human_lt.targets and back.ligands == human_lt.ligands
     assert abs(back.matrix - human_lt.matrix).max() == 0
-    df = P.ligand_target_matrix(
-        "human", ligands=["TNF", "NOTALIGAND"], targets=["NFKBIA", "NOTAGENE"], path=path
-    )
+    df = P.ligand_target_matrix("human", ligands=["TNF", "NOTALIGAND"], targets=["NFKBIA", "NOTAGENE"], path=path)
     assert list(df.columns) == ["TNF", "NOTALIGAND"] and list(df.index) == ["NFKBIA", "NOTAGENE"]
     assert df.loc["NFKBIA", "TNF"] > 0 and df["NOTALIGAND"].eq(0).all() and df.loc["NOTAGENE"].eq(0).all()
     assert human_lt.meta["params"] == P.DEFAULT_PARAMS

@@ -95,16 +95,20 @@ def _toy() -> tuple[dict, pd.DataFrame]:
                 "source": ["toy", "toy", "toy", "toy", "toy_b", "toy_b"],
             }
         ),
-        "gr": pd.DataFrame(
-            {"from": ["TF1", "TF2", "TFH", "L1"], "to": ["G1", "G2", "GH", "GX"], "source": "toy"}
-        ),
+        "gr": pd.DataFrame({"from": ["TF1", "TF2", "TFH", "L1"], "to": ["G1", "G2", "GH", "GX"], "source": "toy"}),
     }
     return nets, pd.DataFrame({"ligand": ["L1", "L2"], "receptor": ["R1", "R2"]})
 
 
 def test_specificity_steps_on_a_toy_network() -> None:
     nets, lr = _toy()
-    base = {"ltf_cutoff": 0.0, "lr_sig_hub": 0.0, "receptor_seed": 0.0, "node_specificity": 0.0, "target_specificity": 0.0}
+    base = {
+        "ltf_cutoff": 0.0,
+        "lr_sig_hub": 0.0,
+        "receptor_seed": 0.0,
+        "node_specificity": 0.0,
+        "target_specificity": 0.0,
+    }
 
     def frame(**kw) -> pd.DataFrame:
         return P.build_ligand_target("human", lr=lr, networks=nets, params={**base, **kw}).to_frame()

@@ -3,8 +3,8 @@
 Small official-format files (STRING protein.links/info, a NicheNet .rds matrix) are written to
 a local folder and named by file:// URLs (accepted only with ``$COMMST_ALLOW_FILE_URLS=1``, which
 these runs set; the workflow otherwise takes https:// only); the workflow downloads them with
-checksum verification, converts them and writes the manifest. (The offline `bundled` path is covered by test_priors_networks.py; its full build takes
-about a minute per species, too long for a unit test.)
+checksum verification, converts them and writes the manifest. (The offline `bundled` path is
+covered by test_priors_networks.py; its full build takes about a minute per species, too long for a unit test.)
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def served(tmp_path: Path):
     www.mkdir()
     with gzip.open(www / "links.txt.gz", "wt") as fh:
         fh.write(
-            "protein1 protein2 combined_score\n9606.A 9606.B 950\n9606.B 9606.A 950\n9606.A 9606.C 500\n9606.B 9606.C 800\n"
+            "protein1 protein2 combined_score\n"
+            "9606.A 9606.B 950\n9606.B 9606.A 950\n9606.A 9606.C 500\n9606.B 9606.C 800\n"
         )
     with gzip.open(www / "info.txt.gz", "wt") as fh:
         fh.write(
@@ -110,20 +111,14 @@ def test_download_rules_end_to_end(served, tmp_path: Path) -> None:
     run = _snakemake(work, config, "results/priors/human/manifest.json")
     assert run.returncode == 0, run.stderr[-3000:]
 
-    g = P.ppi_graph(
-        ["TGFB1", "TGFBR2", "CCN2"], "human", path=work / "results/priors/human/ppi_edges.parquet"
-    )
-    assert (
-        g[0, 1] == pytest.approx(0.95) and g[1, 2] == pytest.approx(0.8) and g[0, 2] == 0
-    )  # 0.5 < min_score
+    g = P.ppi_graph(["TGFB1", "TGFBR2", "CCN2"], "human", path=work / "results/priors/human/ppi_edges.parquet")
+    assert g[0, 1] == pytest.approx(0.95) and g[1, 2] == pytest.approx(0.8) and g[0, 2] == 0  # 0.5 < min_score
     lt = P.ligand_target_matrix("human", path=work / "results/priors/human/ligand_target.npz")
     assert list(lt.index) == ["SERPINE1", "CCN2"] and lt.loc["CCN2", "IFNG"] == pytest.approx(0.2)
     manifest = json.loads((work / "results/priors/human/manifest.json").read_text())
     art = manifest["artefacts"]
     assert manifest["source"] == "download"
-    assert art["ligand_target"]["input_sha256"] == sha["lt.rds"] and art["ligand_target"]["url"].endswith(
-        "/lt.rds"
-    )
+    assert art["ligand_target"]["input_sha256"] == sha["lt.rds"] and art["ligand_target"]["url"].endswith("/lt.rds")
     assert art["ppi"]["input_sha256"] == {"links": sha["links.txt.gz"], "info": sha["info.txt.gz"]}
     assert len(art["lr"]["sha256"]) == 64 and art["lr"]["source"] == "consensus"
     for name in ("download_string", "download_nichenet", "ppi", "ligand_target", "manifest"):

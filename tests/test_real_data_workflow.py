@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import anndata as ad
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "resources" / "benchmark"
@@ -34,10 +34,7 @@ OWN_PAIR = ("Gad1", "Slc17a6")
 
 
 def _cmd(work: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-        "--configfile", str(work / "config.yaml"), *extra,
-    ]
+    return snakemake_cmd(work, *extra)
 
 
 def _run(work: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -83,7 +80,8 @@ def run(tmp_path_factory):
 
     lr = load_lr_resource("consensus", "mouse")[["ligand", "receptor"]]
     pd.concat([lr, pd.DataFrame({"ligand": [OWN_PAIR[0]], "receptor": [OWN_PAIR[1]]})]).to_csv(
-        work / "my_pairs.tsv", sep="\t", index=False)
+        work / "my_pairs.tsv", sep="\t", index=False
+    )
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["samples"] = str(work / "samples.tsv")
     config["lr_resource"]["name"] = "my_pairs.tsv"
@@ -125,8 +123,12 @@ def test_rare_cell_types_are_kept_and_named_in_log_and_report(run):
     # label-level CCC keeps the types with at least ccc.min_cells (5) cells and says which it leaves out
     ref_ccc = pd.read_csv(work / "results/rare/ccc/reference_rank_aggregate.tsv", sep="\t")
     assert set(RARE) & (set(ref_ccc["source"]) | set(ref_ccc["target"]))  # 5 cells: enough for ccc.min_cells
-    assert not any(t in line for t in RARE for line in (work / "logs/rare/ccc_reference.log").read_text().splitlines()
-                   if "leaves out" in line)
+    assert not any(
+        t in line
+        for t in RARE
+        for line in (work / "logs/rare/ccc_reference.log").read_text().splitlines()
+        if "leaves out" in line
+    )
     spots = ad.read_h5ad(work / "results/rare/imputed.h5ad").obs["matched_cell_type"].value_counts()
     small = spots[spots < 5]
     ccc_log = (work / "logs/rare/ccc_spatial.log").read_text()
@@ -145,25 +147,48 @@ def test_own_lr_table_and_the_communication_outputs(run):
     biv = pd.read_csv(work / "results/rare/ccc/bivariate.tsv", sep="\t")
     assert "^".join(OWN_PAIR) in set(biv["interaction"])
     assert set(zip(biv["ligand"], biv["receptor"])) <= set(zip(own["ligand"], own["receptor"]))
-    columns = ["interaction", "ligand", "receptor", "global_metric", "global_score", "pvalue", "qvalue",
-               "significant", "null"]
+    columns = [
+        "interaction",
+        "ligand",
+        "receptor",
+        "global_metric",
+        "global_score",
+        "pvalue",
+        "qvalue",
+        "significant",
+        "null",
+    ]
     assert list(biv.columns[: len(columns)]) == columns
-    assert {"ligand_status", "receptor_status", "ligand_guarded_share", "receptor_guarded_share",
-            "measured_significant", "measured_testable", "only_after_imputation"} <= set(biv.columns)
+    assert {
+        "ligand_status",
+        "receptor_status",
+        "ligand_guarded_share",
+        "receptor_guarded_share",
+        "measured_significant",
+        "measured_testable",
+        "only_after_imputation",
+    } <= set(biv.columns)
     assert (biv["null"] == "uncertainty_labels").all() and biv["pvalue"].between(0, 1).all()
     assert set(biv["ligand_status"]) <= {"measured", "imputed", "guarded"}
     assert (biv["significant"] == ((biv["qvalue"] < 0.05) & (biv["global_score"] > 0))).all()
     # the MERFISH panel measured these genes: the measured data test the same pairs
     measured = pd.read_csv(work / "results/rare/ccc/bivariate_measured.tsv", sep="\t")
-    assert len(measured) > 0 and biv["measured_testable"].sum() == len(set(measured["interaction"]) & set(biv["interaction"]))
+    assert len(measured) > 0 and biv["measured_testable"].sum() == len(
+        set(measured["interaction"]) & set(biv["interaction"])
+    )
     assert (biv["only_after_imputation"] == (biv["significant"] & ~biv["measured_significant"])).all()
     local = ad.read_h5ad(work / "results/rare/ccc/local_scores.h5ad")
     assert list(local.var_names) == list(biv["interaction"]) and local.obsm["spatial"].shape == (local.n_obs, 2)
     moran = pd.read_csv(work / "results/rare/ccc/moran.tsv", sep="\t")
     assert len(moran) > 10 and moran["moran_observed"].notna().all()
     html = (work / "report.html").read_text(errors="ignore")
-    for png in ("interaction_maps.png", "imputed_vs_measured.png", "moran_inflation.png",
-                "dotplot_spots_rank_aggregate.png", "dotplot_reference_rank_aggregate.png"):
+    for png in (
+        "interaction_maps.png",
+        "imputed_vs_measured.png",
+        "moran_inflation.png",
+        "dotplot_spots_rank_aggregate.png",
+        "dotplot_reference_rank_aggregate.png",
+    ):
         assert (work / "results/rare/report" / png).stat().st_size > 10_000 and png in html
 
 
@@ -186,11 +211,13 @@ def test_liana_failure_is_our_message_and_the_other_sample_finishes(run):
     said = again.stdout + again.stderr
     assert again.returncode != 0
     log = (work / "logs/rare/ccc_spatial.log").read_text()
-    assert "sample 'rare', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed (ValueError: mat contains non finite values" in log
+    assert (
+        "sample 'rare', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed "
+        "(ValueError: mat contains non finite values" in log
+    )
     assert "Fix: check this step's input file" in log and "Fix: check this step's input file" in said
     assert not (work / "results/rare/ccc/bivariate.tsv").exists()
     # the other sample ran to the end
     assert (work / "results/panel25/report/top_interactions.png").stat().st_mtime_ns > before
     assert pd.read_csv(work / "results/panel25/ccc/bivariate.tsv", sep="\t")["pvalue"].notna().all()
     assert not list((work / "results").rglob("*.part*"))
-

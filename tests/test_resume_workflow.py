@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import anndata as ad
 import numpy as np
 import pytest
 import yaml
-from conftest import demo_workdir
+from conftest import demo_workdir, snakemake_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -36,10 +35,7 @@ def _workdir(path: Path) -> Path:
 
 
 def _cmd(work: Path, cores: int = 2) -> list[str]:
-    return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-        "--configfile", str(work / "config.yaml"), "--cores", str(cores), "results/mini/imputed.h5ad",
-    ]
+    return snakemake_cmd(work, "--cores", str(cores), "results/mini/imputed.h5ad")
 
 
 def _run(work: Path, *extra: str, cores: int = 2) -> None:
@@ -83,4 +79,3 @@ def test_killed_training_resumes_to_the_same_result(tmp_path):
     assert np.asarray(a.X).tobytes() == np.asarray(b.X).tobytes()
     for layer in ("imputed_counts", "uncertainty", "guarded"):
         assert np.asarray(a.layers[layer]).tobytes() == np.asarray(b.layers[layer]).tobytes(), layer
-

@@ -12,14 +12,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import demo_workdir
+from conftest import demo_workdir, snakemake_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slurm
@@ -65,10 +64,7 @@ def slurm_env() -> dict[str, str]:
 
 
 def _snakemake(work: Path, *extra: str, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-        "--configfile", str(work / "config.yaml"), *extra,
-    ]
+    cmd = snakemake_cmd(work, *extra)
     result = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
     (work / "snakemake.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr[-6000:]}"
@@ -84,8 +80,13 @@ def runs(slurm_env, tmp_path_factory):
     demo_workdir(cluster, 150)
     _snakemake(local, "--cores", "2", env=slurm_env, timeout=900)
     result = _snakemake(
-        cluster, "--workflow-profile", str(REPO / "profiles/slurm"), *CLUSTER_OVERRIDES, "--verbose",
-        env=slurm_env, timeout=900,
+        cluster,
+        "--workflow-profile",
+        str(REPO / "profiles/slurm"),
+        *CLUSTER_OVERRIDES,
+        "--verbose",
+        env=slurm_env,
+        timeout=900,
     )
     return local, cluster, result.stdout + result.stderr
 
@@ -93,7 +94,9 @@ def runs(slurm_env, tmp_path_factory):
 def _job_stats(log: str) -> dict[str, int]:
     """Rule -> job count from Snakemake's 'Job stats' table."""
     table = log.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M) if m.group(1) != "total"}
+    return {
+        m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M) if m.group(1) != "total"
+    }
 
 
 def test_every_rule_ran_as_a_slurm_job(runs):
@@ -143,7 +146,11 @@ def test_outputs_equal_a_local_run(runs):
     assert json.loads((local / "results/mini/prepared/genes.json").read_text()) == json.loads(
         (cluster / "results/mini/prepared/genes.json").read_text()
     )
-    tables = ["results/priors/human/lr_resource.tsv", "results/mini/ccc/bivariate.tsv",
-              "results/mini/ccc/rank_aggregate.tsv", "results/mini/ccc/reference_rank_aggregate.tsv"]
+    tables = [
+        "results/priors/human/lr_resource.tsv",
+        "results/mini/ccc/bivariate.tsv",
+        "results/mini/ccc/rank_aggregate.tsv",
+        "results/mini/ccc/reference_rank_aggregate.tsv",
+    ]
     for name in tables:
         pd.testing.assert_frame_equal(pd.read_csv(local / name, sep="\t"), pd.read_csv(cluster / name, sep="\t"))

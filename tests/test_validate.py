@@ -17,6 +17,7 @@ from scipy import sparse
 
 from commst import validate as v
 from commst.io import read_reference, read_spatial
+from commst.tl.methods import REGISTRY
 from commst.validate import CommstInputError
 
 DATA = Path(__file__).parent / "data"
@@ -34,9 +35,7 @@ def reference() -> ad.AnnData:
     return read_reference(REF, "annotation")
 
 
-def _raises(
-    func: Callable[..., object], *args: object, match: str, **kwargs: object
-) -> CommstInputError:
+def _raises(func: Callable[..., object], *args: object, match: str, **kwargs: object) -> CommstInputError:
     with pytest.raises(CommstInputError, match=match) as err:
         func(*args, **kwargs)
     message = str(err.value)
@@ -61,9 +60,7 @@ def test_error_message_has_file_problem_fix() -> None:
     assert isinstance(err, ValueError)
     again = pickle.loads(pickle.dumps(err))
     assert str(again) == str(err) and again.fix == err.fix
-    pair = CommstInputError(
-        ["sp.h5ad", Path("ref.h5ad")], "share 3 genes.", "use the same species."
-    )
+    pair = CommstInputError(["sp.h5ad", Path("ref.h5ad")], "share 3 genes.", "use the same species.")
     assert str(pair) == "sp.h5ad and ref.h5ad: share 3 genes. Fix: use the same species."
 
 
@@ -265,7 +262,9 @@ def test_check_cell_types_rare_types_warn_and_are_kept(reference: ad.AnnData, ca
     with caplog.at_level(logging.WARNING, logger="commst.validate"):
         rare = v.check_cell_types(reference, REF, "cell_type", 5)
     assert rare == {"DC": 2, "NK": 1}
-    assert re.search(r"2 cell type\(s\) in obs\['annotation'\] have fewer than 5 cells .*DC \(2\), NK \(1\)", caplog.text)
+    assert re.search(
+        r"2 cell type\(s\) in obs\['annotation'\] have fewer than 5 cells .*DC \(2\), NK \(1\)", caplog.text
+    )
     assert "kept as reference cells" in caplog.text and "ccc.min_cells" in caplog.text
     assert v.check_cell_types(reference, REF, "cell_type", 1) == {}
 
@@ -320,9 +319,7 @@ def test_check_gene_symbols_mouse(spatial: ad.AnnData) -> None:
         ),
     ],
 )
-def test_check_gene_symbols_ensembl(
-    spatial: ad.AnnData, prefix: str, symbols_column, match: str, fix: str
-) -> None:
+def test_check_gene_symbols_ensembl(spatial: ad.AnnData, prefix: str, symbols_column, match: str, fix: str) -> None:
     if symbols_column:
         spatial.var[symbols_column] = spatial.var_names.to_numpy()
     spatial.var_names = [f"{prefix}{i:011d}.1" for i in range(spatial.n_vars)]
@@ -335,7 +332,13 @@ def test_check_gene_symbols_reads_the_symbol_tables_not_the_case(spatial: ad.Ann
     real = list(spatial.var_names)
     spatial.var_names = [f"GENE{i}" for i in range(spatial.n_vars)]  # upper case, yet not human
     for species in ("human", "mouse"):
-        err = _raises(v.check_gene_symbols, spatial, SP, species, match=r"^.*: [01] of 150 genes are known human or mouse symbols \(e\.g\. 'GENE0'")
+        err = _raises(
+            v.check_gene_symbols,
+            spatial,
+            SP,
+            species,
+            match=r"^.*: [01] of 150 genes are known human or mouse symbols \(e\.g\. 'GENE0'",
+        )
         assert "use gene symbols as var_names, or name the var column that holds them" in err.fix
     spatial.var["gene_name"] = real
     err = _raises(v.check_gene_symbols, spatial, SP, "human", match="known human or mouse symbols")
@@ -386,9 +389,7 @@ def test_check_shared_genes(spatial: ad.AnnData, reference: ad.AnnData) -> None:
     shared = spatial.var_names.intersection(reference.var_names)
     assert len(shared) == 122
     assert v.check_shared_genes(len(shared), 10, SP, REF, warn_below=50) is False
-    err = _raises(
-        v.check_shared_genes, len(shared), 200, SP, REF, match="share only 122 input genes .at least 200"
-    )
+    err = _raises(v.check_shared_genes, len(shared), 200, SP, REF, match="share only 122 input genes .at least 200")
     assert str(SP) in err.path and str(REF) in err.path and "min_shared_genes_hard" in err.fix
 
 
@@ -433,13 +434,11 @@ def test_estimate_memory_formula() -> None:
     est = v.estimate_memory(sp, ref, method="knn", lr_genes=None)
     # without gene names: I = min(n_vars) = 2000, T = the reference's genes (no LR table)
     assert (est.n_input, est.n_targets) == (2000, 3000)
-    assert est.preprocess == v._BASE_BYTES["preprocess"] + 3_000_000 + 4 * csr
-    assert est.impute == v._BASE_BYTES["knn"] + 2 * csr + 32 * 2000 * 1500 + 40 * 3000 * 1000
+    assert est.preprocess == 512 * 2**20 + 3_000_000 + 4 * csr
+    assert est.impute == 512 * 2**20 + 2 * csr + 32 * 2000 * 1500 + 40 * 3000 * 1000
     com = v.estimate_memory(sp, ref, method="commst", lr_genes={f"G{i}" for i in range(700)})
     assert com.n_targets == 700
-    assert com.impute == (
-        v._BASE_BYTES["commst"] + 2 * csr + 16 * 500 * 2000 + 24 * 4096 * 2000 + 80 * 700 * 1000
-    )
+    assert com.impute == (1024 * 2**20 + 2 * csr + 16 * 500 * 2000 + 24 * 4096 * 2000 + 80 * 700 * 1000)
     assert com.peak == max(com.preprocess, com.impute)
     named = v.DataSize(3, 4, 5, 6, ("A", "B", "C", "D"))
     other = v.DataSize(2, 3, 4, 5, ("B", "C", "X"))
@@ -464,6 +463,8 @@ def test_peek_size_counts_every_stored_matrix_without_loading(tmp_path: Path) ->
 
     import h5py
 
+    from commst.validate._size import _matrix_bytes
+
     n_obs, n_vars = 2000, 20000
     adata = ad.AnnData(
         X=sparse.csr_matrix((n_obs, n_vars), dtype=np.float32),
@@ -477,7 +478,9 @@ def test_peek_size_counts_every_stored_matrix_without_loading(tmp_path: Path) ->
     adata.write_h5ad(path)
     with h5py.File(path, "r+") as f:  # a dense 160 MB X stored compressed: the file stays small
         del f["X"]
-        x = f.create_dataset("X", shape=(n_obs, n_vars), dtype="float32", chunks=(100, n_vars), compression="gzip", fillvalue=0)
+        x = f.create_dataset(
+            "X", shape=(n_obs, n_vars), dtype="float32", chunks=(100, n_vars), compression="gzip", fillvalue=0
+        )
         x[:1, :10] = 1.0
         x.attrs.update({"encoding-type": "array", "encoding-version": "0.2.0"})
     assert path.stat().st_size < 5 * 2**20
@@ -489,7 +492,7 @@ def test_peek_size_counts_every_stored_matrix_without_loading(tmp_path: Path) ->
         tracemalloc.stop()
     assert peak < 40 * 2**20, peak  # not the 160 MB matrix
     stored = [adata.obsm["X_pca"], adata.obsp["distances"], adata.raw.X]
-    assert size.stored_bytes == n_obs * n_vars * 4 + sum(v._matrix_bytes(m) for m in stored)
+    assert size.stored_bytes == n_obs * n_vars * 4 + sum(_matrix_bytes(m) for m in stored)
     assert (size.n_obs, size.n_vars) == (n_obs, n_vars) and size.nnz < n_obs * n_vars / 100
 
 
@@ -510,9 +513,7 @@ def test_estimate_is_near_the_measured_allocations() -> None:
 
     ligands, receptors = lr_genes(load_lr_resource("consensus", "human"))
     alias = load_alias_map("human")
-    est = v.estimate_memory(
-        v.peek_size(DEMO_SP), v.peek_size(DEMO_REF), method="knn", lr_genes=ligands | receptors
-    )
+    est = v.estimate_memory(v.peek_size(DEMO_SP), v.peek_size(DEMO_REF), method="knn", lr_genes=ligands | receptors)
     gc.collect()
     tracemalloc.start()
     try:
@@ -531,8 +532,8 @@ def test_estimate_is_near_the_measured_allocations() -> None:
     finally:
         tracemalloc.stop()
     for estimated, measured in (
-        (est.preprocess - v._BASE_BYTES["preprocess"], pp_peak),
-        (est.impute - v._BASE_BYTES["knn"], knn_peak),
+        (est.preprocess - 512 * 2**20, pp_peak),
+        (est.impute - REGISTRY["knn"].memory.base_bytes, knn_peak),
     ):
         assert 0.7 * measured <= estimated <= 2.5 * measured, (estimated, measured)
 
@@ -540,7 +541,7 @@ def test_estimate_is_near_the_measured_allocations() -> None:
 def test_memory_limit_sources(monkeypatch) -> None:
     assert v.memory_limit(2, 4000) == v.MemoryLimit(2 * 2**30, "preprocess.max_memory_gb = 2")
     assert v.memory_limit(None, 4000) == v.MemoryLimit(4000 * 2**20, "the job's mem_mb = 4000")
-    monkeypatch.setattr(v, "available_memory", lambda: 123)
+    monkeypatch.setattr("commst.validate._memory.available_memory", lambda: 123)
     assert v.memory_limit(None, None) == v.MemoryLimit(123, "memory available on this machine")
 
 
@@ -558,7 +559,9 @@ def test_check_memory_raises_with_numbers_and_fix() -> None:
         r"may use 0\.2 GiB \(the job's mem_mb = 256\)",
     )
     assert str(DEMO_SP) in err.path and str(DEMO_REF) in err.path
-    assert re.search(r"preprocess:mem_mb=\d+000 ", err.fix) and "bin_size" in err.fix and "subset the reference" in err.fix
+    assert (
+        re.search(r"preprocess:mem_mb=\d+000 ", err.fix) and "bin_size" in err.fix and "subset the reference" in err.fix
+    )
 
 
 @pytest.mark.parametrize(
@@ -574,7 +577,7 @@ def test_bundled_samples_fit_the_smallest_job(sheet: str) -> None:
     table = pd.read_csv(repo / sheet, sep="\t")
     for _, row in table.iterrows():
         sp, ref = ((repo / sheet).parent / row["spatial"], (repo / sheet).parent / row["reference"])
-        for method in v.MEMORY_METHODS:
+        for method in REGISTRY:
             assert v.preflight_memory(
                 sp, ref, spatial_format=row["spatial_format"], limit=v.memory_limit(None, 4000), method=method
             )

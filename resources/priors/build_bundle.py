@@ -77,9 +77,7 @@ def cellphonedb_v5(src: Path) -> None:
     gene = pd.read_csv(base / "gene_input.csv")
     _write(gene[["uniprot", "hgnc_symbol"]].drop_duplicates(), "cellphonedb_v5_gene.tsv.gz")
     prot = pd.read_csv(base / "protein_input.csv")
-    keep = [
-        c for c in ("uniprot", "protein_name", "secreted", "receptor", "transmembrane") if c in prot.columns
-    ]
+    keep = [c for c in ("uniprot", "protein_name", "secreted", "receptor", "transmembrane") if c in prot.columns]
     _write(prot[keep], "cellphonedb_v5_protein.tsv.gz")
 
 
@@ -133,7 +131,9 @@ def kegg_reactome(src: Path) -> None:
         flags = sub.groupby(["src", "dest"], sort=False)[["expression", "kegg", "reactome"]].any()
         sub = sub[["src", "dest", "src_tf", "dest_tf"]].drop_duplicates(["src", "dest"])
         flags = flags.reindex(pd.MultiIndex.from_frame(sub[["src", "dest"]]))
-        database = np.where(flags["kegg"] & flags["reactome"], "kegg,reactome", np.where(flags["kegg"], "kegg", "reactome"))
+        database = np.where(
+            flags["kegg"] & flags["reactome"], "kegg,reactome", np.where(flags["kegg"], "kegg", "reactome")
+        )
         sub = sub.assign(expression=flags["expression"].to_numpy(), database=database)
         _write(sub, f"kegg_reactome_{species}.tsv.gz")
 

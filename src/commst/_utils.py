@@ -1,4 +1,4 @@
-"""Small helpers shared across the package: atomic writes, versions, logging."""
+"""Small helpers shared across the package: atomic writes, figures, versions, logging."""
 
 from __future__ import annotations
 
@@ -82,6 +82,22 @@ def write_table(df: Any, path: str | os.PathLike[str], **kwargs: Any) -> None:
     kwargs.setdefault("index", False)
     with atomic_path(path) as tmp:
         df.to_csv(tmp, **kwargs)
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], *, close: bool = True, **kwargs: Any) -> None:
+    """Save a matplotlib figure to ``path`` atomically (format from the suffix), then close it.
+
+    Keyword arguments go to ``Figure.savefig`` (default ``dpi=150``, ``bbox_inches="tight"``).
+    The backend is never switched here: scripts and tests choose it (``MPLBACKEND``).
+    """
+    kwargs.setdefault("dpi", 150)
+    kwargs.setdefault("bbox_inches", "tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
+    if close and getattr(fig.canvas, "manager", None) is not None:  # a pyplot figure
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:

@@ -1,4 +1,8 @@
-"""Figures for the report: spatial maps of imputed LR genes, communication calls and their diagnostics."""
+"""Figures for the report: spatial maps of imputed LR genes communication calls and their diagnostics.
+
+The functions return figures; :func:`commst._utils.save_figure` writes them. The backend is the
+caller's choice (the workflow sets ``MPLBACKEND=Agg``).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import anndata as ad
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import squidpy as sq
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import squidpy as sq  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from ._constants import Keys, subunits
 
 
 def top_lr_genes(bivariate: pd.DataFrame, imputed: ad.AnnData, n_genes: int) -> list[str]:
@@ -21,7 +24,7 @@ def top_lr_genes(bivariate: pd.DataFrame, imputed: ad.AnnData, n_genes: int) -> 
     genes: list[str] = []
     for _, row in bivariate.iterrows():
         for complex_ in (row["ligand"], row["receptor"]):
-            for gene in str(complex_).split("_"):
+            for gene in subunits(complex_):
                 if gene in imputed.var_names and gene not in genes:
                     genes.append(gene)
         if len(genes) >= n_genes:
@@ -29,7 +32,9 @@ def top_lr_genes(bivariate: pd.DataFrame, imputed: ad.AnnData, n_genes: int) -> 
     return genes[:n_genes]
 
 
-def spatial_lr_genes(imputed: ad.AnnData, genes: Sequence[str], *, label_key: str = "matched_cell_type") -> Figure:
+def spatial_lr_genes(
+    imputed: ad.AnnData, genes: Sequence[str], *, label_key: str = Keys.obs.matched_cell_type
+) -> Figure:
     """Spatial maps of imputed LR genes (log-normalised), beside the spots' matched cell-type label."""
     color = ([label_key] if label_key in imputed.obs else []) + list(genes)
     sq.pl.spatial_scatter(
@@ -72,6 +77,7 @@ def top_interactions(
     """
     fig, (ax_bar, ax_cmp) = plt.subplots(1, 2, figsize=(13, max(4.0, 0.28 * n_interactions + 1)))
     top = bivariate.head(n_interactions).iloc[::-1]
+
     def flag(column: str) -> np.ndarray:
         return top[column].astype(bool).to_numpy() if column in top else np.zeros(len(top), bool)
 
@@ -83,8 +89,11 @@ def top_interactions(
             bar.set_hatch("///")
             bar.set_edgecolor("white")
     ax_bar.set_xlabel(f"global score ({top['global_metric'].iloc[0] if len(top) else ''})")
-    ax_bar.set_title(f"Top {len(top)} spatial LR pairs by score\n{_significance_title(bivariate)} "
-                     "(dark = significant, hatched = only after imputation)", fontsize=9)
+    ax_bar.set_title(
+        f"Top {len(top)} spatial LR pairs by score\n{_significance_title(bivariate)} "
+        "(dark = significant, hatched = only after imputation)",
+        fontsize=9,
+    )
     q = top["qvalue"] if "qvalue" in top else pd.Series(np.nan, index=top.index)
     ax_bar.bar_label(bars, labels=[f"q={v:.2g}" if np.isfinite(v) else "untested" for v in q], fontsize=7, padding=2)
 
@@ -114,13 +123,13 @@ def _panels(adata: ad.AnnData, values: dict[str, np.ndarray]) -> ad.AnnData:
         obs=pd.DataFrame(index=adata.obs_names.copy()),
         var=pd.DataFrame(index=pd.Index(list(values))),
     )
-    out.obsm["spatial"] = np.asarray(adata.obsm["spatial"], dtype=float)
+    out.obsm[Keys.obsm.spatial] = np.asarray(adata.obsm[Keys.obsm.spatial], dtype=float)
     return out
 
 
 def _entity_values(imputed: ad.AnnData, entity: str) -> np.ndarray:
     """Per-spot value of an LR entity: a gene, or the minimum over a complex's subunits."""
-    genes = [g for g in str(entity).split("_") if g]
+    genes = subunits(entity)
     x = imputed[:, genes].X
     x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
     return np.asarray(x, dtype=np.float32).min(axis=1)
@@ -153,8 +162,15 @@ def interaction_maps(local_scores: ad.AnnData, imputed: ad.AnnData, bivariate: p
             titles.append(f"{role} {row[role]} (imputed)")
     panels = _panels(imputed, values)
     sq.pl.spatial_scatter(
-        panels, color=list(values), title=titles, shape=None, size=_spot_size(panels.n_obs), ncols=3,
-        cmap="viridis", frameon=False, return_ax=False,
+        panels,
+        color=list(values),
+        title=titles,
+        shape=None,
+        size=_spot_size(panels.n_obs),
+        ncols=3,
+        cmap="viridis",
+        frameon=False,
+        return_ax=False,
     )
     fig = plt.gcf()
     heading = "Top significant interactions" if len(significant) else "Top-scoring interactions: none is significant"
@@ -179,8 +195,14 @@ def imputed_vs_measured(bivariate: pd.DataFrame) -> Figure:
     ]
     for label, mask, colour in groups[::-1]:
         sub = testable[mask]
-        ax.scatter(sub["measured_score"], sub["global_score"], s=10, color=colour, label=f"{label} ({len(sub)})",
-                   rasterized=True)
+        ax.scatter(
+            sub["measured_score"],
+            sub["global_score"],
+            s=10,
+            color=colour,
+            label=f"{label} ({len(sub)})",
+            rasterized=True,
+        )
     if len(testable):
         lo = float(np.nanmin([testable["measured_score"].min(), testable["global_score"].min(), 0]))
         hi = float(np.nanmax([testable["measured_score"].max(), testable["global_score"].max(), 0.05]))
@@ -213,8 +235,17 @@ def moran_inflation(moran: pd.DataFrame, *, n_labels: int = 10) -> Figure:
     x = moran["moran_observed_denoised"].fillna(moran["moran_observed"]).to_numpy(dtype=float)
     y = moran["moran_imputed"].to_numpy(dtype=float)
     flagged = moran["inflated"].astype(bool).to_numpy()
-    ax.errorbar(x[~flagged], y[~flagged], xerr=moran["moran_observed_denoised_sd"].to_numpy(dtype=float)[~flagged],
-                fmt="o", ms=3, color="#7f7f9f", ecolor="#d0d0e0", lw=0.6, label=f"within bound ({(~flagged).sum()})")
+    ax.errorbar(
+        x[~flagged],
+        y[~flagged],
+        xerr=moran["moran_observed_denoised_sd"].to_numpy(dtype=float)[~flagged],
+        fmt="o",
+        ms=3,
+        color="#7f7f9f",
+        ecolor="#d0d0e0",
+        lw=0.6,
+        label=f"within bound ({(~flagged).sum()})",
+    )
     ax.scatter(x[flagged], y[flagged], s=14, color="#de4968", label=f"inflated ({flagged.sum()})", zorder=3)
     lo, hi = float(np.nanmin([x.min(), y.min(), 0])), float(np.nanmax([x.max(), y.max(), 0.2]))
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
@@ -224,10 +255,14 @@ def moran_inflation(moran: pd.DataFrame, *, n_labels: int = 10) -> Figure:
         ax.annotate(gene, (x[i], y[i]), fontsize=7, xytext=(3, 2), textcoords="offset points")
     ax.set_xlabel("Moran's I observed, noise-corrected (split-half)")
     ax.set_ylabel("Moran's I imputed")
-    verdict = (f"imputation inflated the spatial structure of {flagged.sum()} of {len(moran)} measured LR genes"
-               if flagged.any() else f"no inflation flagged among {len(moran)} measured LR genes")
-    ax.set_title(f"{verdict}\n(inflated: imputed > corrected observed + max(0.1, 2 sd), at least observed + 0.1)",
-                 fontsize=9)
+    verdict = (
+        f"imputation inflated the spatial structure of {flagged.sum()} of {len(moran)} measured LR genes"
+        if flagged.any()
+        else f"no inflation flagged among {len(moran)} measured LR genes"
+    )
+    ax.set_title(
+        f"{verdict}\n(inflated: imputed > corrected observed + max(0.1, 2 sd), at least observed + 0.1)", fontsize=9
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -259,12 +294,26 @@ def celltype_dotplot(table: pd.DataFrame, method: str, *, top_n: int = 20, title
     ascending = rank if colour == magnitude else False
     n_groups = max(table["source"].nunique(), table["target"].nunique())
     plot = li.pl.dotplot(
-        liana_res=table, colour=colour, size=size, inverse_colour=rank, inverse_size=rank, top_n=top_n,
-        orderby=colour, orderby_ascending=ascending, return_fig=True,
+        liana_res=table,
+        colour=colour,
+        size=size,
+        inverse_colour=rank,
+        inverse_size=rank,
+        top_n=top_n,
+        orderby=colour,
+        orderby_ascending=ascending,
+        return_fig=True,
         figure_size=(min(max(10.0, 1.6 * n_groups + 4), MAX_INCHES), min(max(5.0, 0.25 * top_n + 3), MAX_INCHES)),
     )
     import plotnine as p9
 
-    return plot + p9.labs(title=title or f"{method}: top {top_n} interactions") + p9.theme(
-        plot_title=p9.element_text(size=10), strip_text=p9.element_text(size=7),
-        axis_text_x=p9.element_text(rotation=90, size=6), axis_text_y=p9.element_text(size=7))
+    return (
+        plot
+        + p9.labs(title=title or f"{method}: top {top_n} interactions")
+        + p9.theme(
+            plot_title=p9.element_text(size=10),
+            strip_text=p9.element_text(size=7),
+            axis_text_x=p9.element_text(rotation=90, size=6),
+            axis_text_y=p9.element_text(size=7),
+        )
+    )

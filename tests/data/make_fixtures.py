@@ -107,9 +107,7 @@ def write_10x_h5(
     path: Path,
 ) -> None:
     """A Space Ranger/Cell Ranger ≥ 3 feature-barcode matrix (HDF5, ``/matrix`` group)."""
-    csr = sparse.csr_matrix(
-        counts
-    )  # barcodes × genes CSR == genes × barcodes CSC, as 10x stores it
+    csr = sparse.csr_matrix(counts)  # barcodes × genes CSR == genes × barcodes CSC, as 10x stores it
     csr.sort_indices()
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["filetype"] = "matrix"
@@ -128,9 +126,7 @@ def write_10x_h5(
         feats.create_dataset("_all_tag_keys", data=np.array([b"genome"]))
         feats.create_dataset("id", data=np.array(gene_ids, dtype="S"))
         feats.create_dataset("name", data=np.array(names, dtype="S"))
-        feats.create_dataset(
-            "feature_type", data=np.array(["Gene Expression"] * len(names), dtype="S")
-        )
+        feats.create_dataset("feature_type", data=np.array(["Gene Expression"] * len(names), dtype="S"))
         feats.create_dataset("genome", data=np.array(["GRCh38"] * len(names), dtype="S"))
 
 
@@ -223,9 +219,7 @@ def write_gem(sub: ad.AnnData, path: Path, bins_path: Path) -> None:
         which = rng.integers(0, DNBS_PER_SPOT, size=genes.size)
         records.append(pd.DataFrame({"gene": genes, "x": dx[which], "y": dy[which]}))
     umis = pd.concat(records, ignore_index=True)
-    rows = (
-        umis.groupby(["gene", "x", "y"], as_index=False).size().rename(columns={"size": "MIDCount"})
-    )
+    rows = umis.groupby(["gene", "x", "y"], as_index=False).size().rename(columns={"size": "MIDCount"})
     rows = rows.sample(frac=1.0, random_state=SEED).reset_index(drop=True)
     table = pd.DataFrame(
         {
@@ -248,24 +242,18 @@ def write_gem(sub: ad.AnnData, path: Path, bins_path: Path) -> None:
         )
     )
     write_gzip_text(header + table.to_csv(sep="\t", index=False), path)
-    bins = pd.DataFrame(
-        {"barcode": sub.obs_names, "bin": [f"{a}_{b}" for a, b in zip(bx, by, strict=True)]}
-    )
+    bins = pd.DataFrame({"barcode": sub.obs_names, "bin": [f"{a}_{b}" for a, b in zip(bx, by, strict=True)]})
     with atomic_path(bins_path) as tmp:
         bins.to_csv(tmp, index=False)
 
 
 def write_csv(sub: ad.AnnData, counts_path: Path, coords_path: Path) -> None:
     """Counts table (spots × genes, integers, gzip) and coordinates table (barcode, x, y)."""
-    counts = pd.DataFrame(
-        sub.X.toarray().astype(np.int64), index=sub.obs_names, columns=sub.var_names
-    )
+    counts = pd.DataFrame(sub.X.toarray().astype(np.int64), index=sub.obs_names, columns=sub.var_names)
     counts.index.name = "barcode"
     write_gzip_text(counts.to_csv(), counts_path)
     xy = np.asarray(sub.obsm["spatial"])
-    coords = pd.DataFrame(
-        {"x": xy[:, 0], "y": xy[:, 1]}, index=pd.Index(sub.obs_names, name="barcode")
-    )
+    coords = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=pd.Index(sub.obs_names, name="barcode"))
     with atomic_path(coords_path) as tmp:
         coords.to_csv(tmp)
 
@@ -287,11 +275,7 @@ def write_reference(genes: pd.Index, path: Path, source: Path = REFERENCE) -> No
     ref = ref[np.sort(cells)].copy()
     shared = [g for g in genes if g in ref.var_names]
     totals = pd.Series(np.asarray(ref.X.sum(axis=0)).ravel(), index=ref.var_names)
-    only = (
-        totals.drop(shared)
-        .sort_values(ascending=False, kind="stable")
-        .index[:N_REFERENCE_ONLY_GENES]
-    )
+    only = totals.drop(shared).sort_values(ascending=False, kind="stable").index[:N_REFERENCE_ONLY_GENES]
     keep = ref.var_names[ref.var_names.isin(shared) | ref.var_names.isin(only)]
     out = ref[:, keep].copy()
     out.X = sparse.csr_matrix(out.X, dtype=np.float32)

@@ -1,20 +1,57 @@
+import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import yaml
 from snakemake.utils import validate
 
-try:
-    validate(config, schema="../schemas/config.schema.yaml", set_default=True)
-except WorkflowError as err:
-    # name the file and the fix (Snakemake's own message names neither)
-    raise WorkflowError(
-        f"config {', '.join(map(str, workflow.configfiles)) or '(command line)'}: {err}\n"
-        "Fix: set the value shown above to one the schema allows; every option, its type "
-        "and its default are in workflow/schemas/config.schema.yaml."
-    ) from None
+# the package's method registry (no method or library is imported by reading it)
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from commst.tl.methods import REGISTRY
+
+# figures are written to files: no display is needed or used by any job
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def load_schema(schema):
+    with open(Path(workflow.current_basedir) / schema) as handle:
+        return yaml.safe_load(handle)
+
+
+def config_schema():
+    """The config schema, with `impute: method:`'s values and each method's params section
+    (`impute: <method>:`, defaults from its registry entry when the schema has none) taken
+    from the method registry (commst.tl.methods.REGISTRY), so a registered method needs no
+    schema edit to run (tests/test_config.py keeps the schema's own list equal to it).
+    """
+    schema = load_schema("../schemas/config.schema.yaml")
+    impute = schema["properties"]["impute"]["properties"]
+    impute["method"]["enum"] = list(REGISTRY)
+    for name, meta in REGISTRY.items():
+        if meta.config_section == f"impute.{name}" and name not in impute:
+            impute[name] = {"type": "object", "default": dict(meta.defaults)}
+    return schema
+
+
+def validate_config(config):
+    with tempfile.TemporaryDirectory(prefix="commst-schema-") as tmp:
+        path = Path(tmp) / "config.schema.yaml"
+        path.write_text(yaml.safe_dump(config_schema(), sort_keys=False))
+        try:
+            validate(config, schema=str(path), set_default=True)
+        except WorkflowError as err:
+            # name the file and the fix (Snakemake's own message names neither)
+            raise WorkflowError(
+                f"config {', '.join(map(str, workflow.configfiles)) or '(command line)'}: {err}\n"
+                "Fix: set the value shown above to one the schema allows; every option, its type "
+                "and its default are in workflow/schemas/config.schema.yaml."
+            ) from None
+
+
+validate_config(config)
 
 
 def canonical(value):
@@ -141,11 +178,6 @@ def read_sample_sheet(path):
     return sheet
 
 
-def load_schema(schema):
-    with open(Path(workflow.current_basedir) / schema) as handle:
-        return yaml.safe_load(handle)
-
-
 samples = read_sample_sheet(config["samples"])
 
 
@@ -156,7 +188,6 @@ wildcard_constraints:
 
 onstart:
     # temporary files of jobs killed in an earlier run (outputs are written atomically)
-    sys.path.insert(0, str(Path(workflow.basedir) / "src"))
     from commst._utils import remove_stale_parts
 
     for part in remove_stale_parts("results", config["priors"]["download_dir"]):
@@ -204,6 +235,26 @@ def get_preprocess_inputs(wildcards):
     return inputs
 
 
+def is_trained(name):
+    """A registered method trained from the `model:` settings with the priors (commst)."""
+    return name in REGISTRY and REGISTRY[name].trained
+
+
+def method_env(name):
+    """Conda env of a method's jobs: its registry entry's (`model` for test-only methods)."""
+    return REGISTRY[name].env if name in REGISTRY else "model"
+
+
+def impute_method():
+    """The registry entry of the configured imputation method (commst.tl.methods.MethodMeta)."""
+    return REGISTRY[config["impute"]["method"]]
+
+
+def config_section(dotted):
+    """The config section a method's settings live in (`impute.knn`, `model`)."""
+    return lookup(dpath=dotted.replace(".", "/"), within=config, default={})
+
+
 def get_final_output():
     outputs = [
         f"results/priors/{species}/manifest.json"
@@ -226,7 +277,7 @@ def get_final_output():
             for side in ("spots", "reference")
             for method in get_celltype_methods()
         ]
-        if config["impute"]["method"] == "commst":
+        if impute_method().trained:
             outputs.append(f"results/{sample}/model/training_curve.png")
     return outputs
 
@@ -237,9 +288,14 @@ def get_impute_inputs(wildcards):
         "reference": f"results/{wildcards.sample}/prepared/reference.h5ad",
         "lr": get_lr_resource(wildcards),
     }
-    if config["impute"]["method"] == "commst":
+    if impute_method().trained:
         inputs["model"] = f"results/{wildcards.sample}/model/commst.pt"
     return inputs
+
+
+def impute_env():
+    """The conda env of the configured method's impute job (its registry entry's)."""
+    return f"../../envs/{impute_method().env}.yaml"
 
 
 #: torch CPU threads of rules train and impute (method commst) when model.num_threads is null.
@@ -253,22 +309,28 @@ def torch_threads():
 
 
 def impute_params():
-    method = config["impute"]["method"]
-    return config["impute"].get(method, {})
+    """The method's own settings (a trained method's come with its model file)."""
+    meta = impute_method()
+    return {} if meta.trained else config_section(meta.config_section)
 
 
 def impute_provenance():
     """The config sections an imputed file depends on, recorded in its uns['commst']['config']."""
+    meta = impute_method()
+    # the method's own section only: editing another method's settings reruns nothing
+    impute = {
+        k: v for k, v in config["impute"].items() if k not in REGISTRY or k == meta.name
+    }
     sections = {
         "lr_resource": config["lr_resource"],
-        "impute": config["impute"],
+        "impute": impute,
         # max_memory_gb only sets preprocess's memory check
         "preprocess": {
             k: v for k, v in config["preprocess"].items() if k != "max_memory_gb"
         },
     }
-    if config["impute"]["method"] == "commst":
-        sections["model"] = config["model"]
+    if not meta.config_section.startswith("impute."):
+        sections[meta.config_section] = config_section(meta.config_section)
     return sections
 
 
@@ -314,7 +376,6 @@ def check_download_hashes():
     """With priors: source: download, stop before any transfer when a file's SHA-256 is empty."""
     if config["priors"]["source"] != "download":
         return
-    sys.path.insert(0, str(Path(workflow.basedir) / "src"))
     from commst.priors.download import missing_hashes, missing_hashes_message
 
     missing = missing_hashes(config["priors"], sorted(set(samples["species"])))

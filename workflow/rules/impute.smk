@@ -8,12 +8,13 @@ rule impute:
     benchmark:
         "benchmarks/{sample}/impute.tsv"
     conda:
-        "../../envs/model.yaml"
+        impute_env()
     threads: 2
     resources:
         mem_mb=lambda wc, input, attempt: max(4000, 10 * input.size_mb) * attempt,
         runtime=60,
-    # only the config this job uses: editing report:, ccc: or benchmark: reruns nothing here
+    # only the config this job uses: editing report:, ccc:, benchmark: or another method's
+    # settings reruns nothing here
     params:
         method=config["impute"]["method"],
         seed=config["impute"]["seed"],

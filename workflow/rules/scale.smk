@@ -5,6 +5,9 @@
 # run is killed and recorded as timeout / OOM, never failing the workflow.
 
 
+include: "scale_common.smk"
+
+
 wildcard_constraints:
     n_spots="[0-9]+",
     device="cpu|cuda",

@@ -172,7 +172,7 @@ def run_grid() -> None:
         r = evaluate(builds, p, before_mean, n_other=0)
         for half in ("tuning", "heldout"):
             rows.append({**{k: p[k] for k in keys}, "half": half, **half_stats(r, half)})
-        print({k: p[k] for k in keys}, "tuning paired %.3f" % rows[-2]["paired"], flush=True)
+        print({k: p[k] for k in keys}, f"tuning paired {rows[-2]['paired']:.3f}", flush=True)
     grid = pd.DataFrame(rows)
     grid.to_csv(HERE / "grid.tsv", sep="\t", index=False, float_format="%.4f")
     for label, fixed in (("with the required settings", REQUIRED), ("unconstrained", None)):

@@ -1,4 +1,4 @@
-"""Benchmark of LR imputation: metrics, data manipulation, scenarios and baselines.
+"""Benchmark of LR imputation: protocols, metrics, data manipulation, jobs and plots.
 
 Modules
 -------
@@ -14,24 +14,30 @@ Modules
     Imputation from thinned data scored against the unthinned truth.
 :mod:`commst.benchmark.ccc_recovery`
     LIANA+ results of a method compared with the truth; decoy and absent-ligand pairs.
-:mod:`commst.benchmark.methods`
-    Baseline imputation methods (``raw``, ``knn``, ``spage``, ``tangram``, ``gimvi``,
-    ``hvg_ae``) by name: :func:`~commst.benchmark.methods.get_baseline`.
+:mod:`commst.benchmark.spec`
+    A configured method (registered, a variant such as a CommST ablation, or test-only).
+:mod:`commst.benchmark.jobs`, :mod:`commst.benchmark.ccc_truth`, :mod:`commst.benchmark.summary`
+    What the benchmark rules run: one method on one sample in one scenario, the truth of the
+    communication scenario once per sample, and the aggregation into ``summary.tsv``.
+:mod:`commst.benchmark.plot`
+    The benchmark's report figures.
+:mod:`commst.benchmark.scale`
+    The scale benchmark: synthetic pairs of growing size, measured runs, tables.
+
+The methods compared are the package's own (:mod:`commst.tl.methods`); this package runs its
+protocols on them, scores and plots them, and depends on :mod:`commst.tl`, never the reverse.
 """
 
 from __future__ import annotations
 
 from commst.benchmark.data import heldout_folds, load_starmap, split_spatial, thin_counts
 from commst.benchmark.heldout import prepare_pair, run_heldout
-from commst.benchmark.methods import BASELINES, get_baseline
 from commst.benchmark.metrics import accuracy_score, gene_metrics, summarise_gene_metrics
 from commst.benchmark.thinning import run_thinning
 
 __all__ = [
-    "BASELINES",
     "accuracy_score",
     "gene_metrics",
-    "get_baseline",
     "heldout_folds",
     "load_starmap",
     "prepare_pair",

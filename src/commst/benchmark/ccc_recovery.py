@@ -27,9 +27,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from commst._constants import entity_genes, subunits
 from commst.benchmark.metrics import false_positive_rate, jaccard_top_k, pr_auc, spearman
 from commst.ccc import bh
-from commst.pp import counts_matrix
+from commst.pp import counts_matrix, target_sum_of
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 def _gene_stats(adata: ad.AnnData) -> pd.DataFrame:
     x = counts_matrix(adata)
     lib = np.asarray(x.sum(axis=1)).ravel()
-    scale = np.divide(1e4, lib, out=np.zeros_like(lib, dtype=float), where=lib > 0)
+    scale = np.divide(target_sum_of(adata), lib, out=np.zeros_like(lib, dtype=float), where=lib > 0)
     norm = x.multiply(scale[:, None]).tocsc()
     return pd.DataFrame(
         {
@@ -83,7 +84,7 @@ def decoy_pairs(
     if not {"ligand", "receptor"} <= set(resource.columns):
         raise ValueError("resource needs 'ligand' and 'receptor' columns (LIANA format)")
     stats = _gene_stats(adata)
-    lr_genes = {g for col in ("ligand", "receptor") for x in resource[col].astype(str) for g in x.split("_")}
+    lr_genes = entity_genes(resource["ligand"]) | entity_genes(resource["receptor"])
     stats["mean_bin"] = pd.qcut(stats["mean"].rank(method="first"), n_bins, labels=False)
     stats["det_bin"] = pd.qcut(stats["detected"].rank(method="first"), n_bins, labels=False)
     pool = stats[~stats.index.isin(lr_genes) & (stats["detected"] > 0)]
@@ -102,8 +103,10 @@ def decoy_pairs(
 
     real = resource[["ligand", "receptor"]].astype(str).drop_duplicates()
     real = real[
-        ~real["ligand"].str.contains("_") & ~real["receptor"].str.contains("_")
-        & real["ligand"].isin(stats.index) & real["receptor"].isin(stats.index)
+        ~real["ligand"].str.contains("_")
+        & ~real["receptor"].str.contains("_")
+        & real["ligand"].isin(stats.index)
+        & real["receptor"].isin(stats.index)
     ]
     real_set = set(map(tuple, real.to_numpy()))
     rows = []
@@ -115,9 +118,7 @@ def decoy_pairs(
     return out.drop_duplicates(subset=["ligand", "receptor"]).reset_index(drop=True)
 
 
-def absent_ligand_pairs(
-    truth: ad.AnnData, resource: pd.DataFrame, *, min_detected: float = 0.0
-) -> pd.DataFrame:
+def absent_ligand_pairs(truth: ad.AnnData, resource: pd.DataFrame, *, min_detected: float = 0.0) -> pd.DataFrame:
     """LR pairs whose ligand (any subunit) the truth does not express.
 
     Parameters
@@ -136,7 +137,7 @@ def absent_ligand_pairs(
     detected = _gene_stats(truth)["detected"]
 
     def absent(ligand: str) -> bool:
-        return any(detected.get(g, 0.0) <= min_detected for g in ligand.split("_"))
+        return any(detected.get(g, 0.0) <= min_detected for g in subunits(ligand))
 
     return resource[resource["ligand"].astype(str).map(absent)].reset_index(drop=True)
 
@@ -285,6 +286,7 @@ def celltype_recovery(
     gets the worst rank, 1), ``jaccard_top_k`` of the top-``k`` interactions,
     ``n_interactions`` (in the truth) and ``n_missing``.
     """
+
     def ranks(tab: pd.DataFrame, name: str) -> pd.Series:
         missing = [c for c in (*key, rank_col) if c not in tab.columns]
         if missing:

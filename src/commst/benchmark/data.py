@@ -17,12 +17,15 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
-import scanpy as sc
 from scipy import sparse
+
+from commst._constants import Keys
+from commst.pp import target_sum_of
+from commst.pp._normalise import _log_normalise_x
 
 logger = logging.getLogger(__name__)
 
-COUNTS_LAYER = "counts"
+COUNTS_LAYER = Keys.layers.counts
 """Layer holding raw counts in prepared AnnData objects."""
 
 
@@ -116,8 +119,9 @@ def thin_counts(
     -------
     Same kind as ``data``: a thinned matrix (CSR when the input is sparse, float32), or a new
     AnnData in which ``layers['counts']`` holds the thinned counts and ``X`` is
-    ``log1p(normalize_total(target_sum=1e4))`` of them (``X`` is the thinned counts when the
-    input had no counts layer). ``uns['benchmark']['thinning']`` records ``p`` and ``seed``.
+    ``log1p(normalize_total(target_sum))`` of them, with the data's ``target_sum``
+    (:func:`commst.pp.target_sum_of`; ``X`` is the thinned counts when the input had no counts
+    layer). ``uns['benchmark']['thinning']`` records ``p`` and ``seed``.
     """
     if not 0 < p <= 1:
         raise ValueError(f"thinning probability p must be in (0, 1], got {p}")
@@ -130,19 +134,17 @@ def thin_counts(
     if had_layer:
         out.layers[COUNTS_LAYER] = thinned
         out.X = thinned.copy()
-        sc.pp.normalize_total(out, target_sum=1e4)
-        sc.pp.log1p(out)
-        out.uns.pop("log1p", None)
+        _log_normalise_x(out, target_sum_of(data))
     else:
         out.X = thinned
-    out.uns.setdefault("benchmark", {})["thinning"] = {"p": float(p), "seed": int(seed)}
+    out.uns.setdefault(Keys.uns.benchmark, {})["thinning"] = {"p": float(p), "seed": int(seed)}
     return out
 
 
 def split_spatial(
     adata: ad.AnnData,
     *,
-    cell_type_key: str = "cell_type",
+    cell_type_key: str = Keys.obs.cell_type,
     fraction: float = 0.5,
     seed: int = 0,
 ) -> tuple[ad.AnnData, ad.AnnData]:
@@ -174,7 +176,7 @@ def split_spatial(
             f"obs has no column {cell_type_key!r} (columns: {list(adata.obs.columns)}); "
             "pass cell_type_key= naming the cell-type annotation"
         )
-    if "spatial" not in adata.obsm:
+    if Keys.obsm.spatial not in adata.obsm:
         raise ValueError("obsm['spatial'] is missing; the spatial half needs coordinates")
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
@@ -194,11 +196,11 @@ def split_spatial(
             obs=adata.obs.iloc[mask].copy(),
             var=adata.var.copy(),
         )
-        part.obs["cell_type"] = part.obs[cell_type_key].astype(str).astype("category")
+        part.obs[Keys.obs.cell_type] = part.obs[cell_type_key].astype(str).astype("category")
         part.layers[COUNTS_LAYER] = part.X.copy()
         if role == "spatial":
-            part.obsm["spatial"] = np.asarray(adata.obsm["spatial"], dtype=float)[mask]
-        part.uns["benchmark"] = {"split": {"role": role, "fraction": fraction, "seed": seed}}
+            part.obsm[Keys.obsm.spatial] = np.asarray(adata.obsm[Keys.obsm.spatial], dtype=float)[mask]
+        part.uns[Keys.uns.benchmark] = {"split": {"role": role, "fraction": fraction, "seed": seed}}
         halves.append(part)
     logger.info("split %d cells into %d reference / %d spatial", adata.n_obs, to_ref.sum(), (~to_ref).sum())
     return halves[0], halves[1]

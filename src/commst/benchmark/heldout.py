@@ -8,9 +8,9 @@ input, and the prediction is compared with the held-out truth gene by gene
 
 Scale of the comparison: truth and prediction are both log-normalised with the spot library
 sizes of the *full* spatial data (all genes, before any gene is held out),
-``log1p(counts / library_size * 1e4)``. The method returns expected counts at each spot's
-depth (:class:`commst.tl.ImputationResult`), so this puts both on the scale of the prepared
-spatial ``X``; using the full library size for both keeps the normalisation of the truth
+``log1p(counts / library_size × target_sum)`` (:func:`commst.pp.lognorm`). The method returns
+expected counts at each spot's depth (:class:`commst.tl.ImputationResult`), so this puts both
+on the scale of the prepared spatial ``X``; using the full library size for both keeps the normalisation of the truth
 independent of the fold and the same for every method.
 """
 
@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from commst._constants import Keys
 from commst.benchmark.data import heldout_folds
 from commst.benchmark.metrics import GENE_METRICS, gene_metrics
-from commst.pp import counts_matrix, normalise
-from commst.tl import ImputationResult
+from commst.pp import counts_matrix, library_size, lognorm, normalise, target_sum_of
+from commst.tl._types import ImputationResult
 
 logger = logging.getLogger(__name__)
 
@@ -40,34 +41,8 @@ HELDOUT_COLUMNS: tuple[str, ...] = ("fold", "gene", "is_lr", *GENE_METRICS, "sta
 """Columns of :func:`run_heldout`'s table."""
 
 
-def log_normalise_with(
-    counts: np.ndarray, library_size: np.ndarray, target_sum: float = 1e4
-) -> np.ndarray:
-    """``log1p(counts / library_size * target_sum)`` row-wise, with the given library sizes.
-
-    Parameters
-    ----------
-    counts
-        Spots x genes counts (observed or expected).
-    library_size
-        One total per spot (e.g. of the full, unthinned spatial data); zero gives zero rows.
-    target_sum
-        Counts per spot after scaling.
-
-    Returns
-    -------
-    Dense float64 array of the same shape as ``counts``.
-    """
-    counts = np.asarray(counts.toarray() if hasattr(counts, "toarray") else counts, dtype=np.float64)
-    lib = np.asarray(library_size, dtype=np.float64).ravel()
-    if lib.shape[0] != counts.shape[0]:
-        raise ValueError(f"{lib.shape[0]} library sizes for {counts.shape[0]} spots")
-    scale = np.divide(target_sum, lib, out=np.zeros_like(lib), where=lib > 0)
-    return np.log1p(counts * scale[:, None])
-
-
 def prepare_pair(
-    spatial: ad.AnnData, reference: ad.AnnData, *, cell_type_key: str = "cell_type"
+    spatial: ad.AnnData, reference: ad.AnnData, *, cell_type_key: str = Keys.obs.cell_type
 ) -> tuple[ad.AnnData, ad.AnnData]:
     """Minimal preparation of a raw pair: counts in ``layers['counts']``, ``X`` log-normalised.
 
@@ -89,7 +64,7 @@ def prepare_pair(
             f"reference.obs has no column {cell_type_key!r} (columns: {list(reference.obs.columns)}); "
             "pass cell_type_key= naming the reference cell types"
         )
-    if "spatial" not in spatial.obsm:
+    if Keys.obsm.spatial not in spatial.obsm:
         raise ValueError("spatial data has no obsm['spatial']; store spot coordinates there")
     out = []
     for adata in (spatial, reference):
@@ -97,7 +72,7 @@ def prepare_pair(
         adata.var_names_make_unique()
         normalise(adata)
         out.append(adata)
-    out[1].obs["cell_type"] = out[1].obs[cell_type_key].astype(str).astype("category")
+    out[1].obs[Keys.obs.cell_type] = out[1].obs[cell_type_key].astype(str).astype("category")
     return out[0], out[1]
 
 
@@ -163,7 +138,7 @@ def run_heldout(
     """
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
-    if "cell_type" not in reference.obs:
+    if Keys.obs.cell_type not in reference.obs:
         raise ValueError("reference.obs['cell_type'] is missing; run prepare_pair(..., cell_type_key=...)")
     ref_genes = set(reference.var_names)
     shared = [g for g in spatial.var_names if g in ref_genes]
@@ -174,7 +149,7 @@ def run_heldout(
         raise ValueError("no gene to score: genes_to_score has no gene measured in both datasets")
 
     sp_counts = counts_matrix(spatial)
-    library_size = np.asarray(sp_counts.sum(axis=1)).ravel()
+    library, target_sum = library_size(spatial), target_sum_of(spatial)
     col = {g: i for i, g in enumerate(spatial.var_names)}
     params = dict(method_params or {})
     name = getattr(method, "__name__", str(method))
@@ -203,8 +178,8 @@ def run_heldout(
             raise ValueError(f"{name} did not return targets {missing[:5]} on fold {fold}")
         truth = sp_counts[:, [col[g] for g in targets]]
         tab = gene_metrics(
-            log_normalise_with(truth, library_size),
-            log_normalise_with(pred.to_numpy(), library_size),
+            lognorm(truth.toarray(), library, target_sum=target_sum),
+            lognorm(pred.to_numpy(), library, target_sum=target_sum),
             genes=targets,
         )
         tab["fold"] = fold

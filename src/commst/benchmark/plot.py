@@ -1,26 +1,21 @@
 """Benchmark figures for the report: metric boxplots, recovery vs capture rate, spatial maps, scale.
 
 Each function returns the :class:`matplotlib.figure.Figure` (the caller saves it, e.g. with
-:func:`save_figure`, which writes atomically).
+:func:`commst._utils.save_figure`, which writes atomically).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 import anndata as ad
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from commst._utils import atomic_path  # noqa: E402
+from commst._constants import Keys
 
 _LABELS = {"pcc": "PCC", "ssim": "SSIM", "rmse": "RMSE", "js": "JS"}
 
@@ -58,8 +53,15 @@ def plot_gene_metrics(
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         sns.boxplot(
-            data=tab, x=method_key, y=metric, hue="genes", hue_order=["LR", "non-LR"], order=order,
-            ax=ax, fliersize=1, showfliers=False,
+            data=tab,
+            x=method_key,
+            y=metric,
+            hue="genes",
+            hue_order=["LR", "non-LR"],
+            order=order,
+            ax=ax,
+            fliersize=1,
+            showfliers=False,
         )
         ax.set_ylabel(_LABELS.get(metric, metric))
         ax.set_xlabel("")
@@ -102,8 +104,13 @@ def plot_thinning(
     fig, axes = plt.subplots(1, len(scenarios), figsize=(4 * len(scenarios), 3.2), squeeze=False, sharey=True)
     for ax, scenario in zip(axes[0], scenarios):
         sns.lineplot(
-            data=per_seed[per_seed["scenario"] == scenario], x="p", y=metric, hue=method_key,
-            marker="o", errorbar=("pi", 100), ax=ax,
+            data=per_seed[per_seed["scenario"] == scenario],
+            x="p",
+            y=metric,
+            hue=method_key,
+            marker="o",
+            errorbar=("pi", 100),
+            ax=ax,
         )
         ax.set_xscale("log")
         ax.set_title(f"LR genes {scenario}" if lr_only else scenario)
@@ -117,7 +124,7 @@ def plot_spatial_genes(
     panels: Mapping[str, ad.AnnData],
     genes: Sequence[str],
     *,
-    spatial_key: str = "spatial",
+    spatial_key: str = Keys.obsm.spatial,
     point_size: float = 6.0,
 ) -> Figure:
     """Spatial maps of a few genes: one row per gene, one column per dataset version.
@@ -139,9 +146,7 @@ def plot_spatial_genes(
     Figure of ``len(genes) x len(panels)`` maps; colours share one scale per gene.
     """
     names = list(panels)
-    fig, axes = plt.subplots(
-        len(genes), len(names), figsize=(2.4 * len(names), 2.4 * len(genes)), squeeze=False
-    )
+    fig, axes = plt.subplots(len(genes), len(names), figsize=(2.4 * len(names), 2.4 * len(genes)), squeeze=False)
     for i, gene in enumerate(genes):
         values = {}
         for name in names:
@@ -163,8 +168,9 @@ def plot_spatial_genes(
                 ax.text(0.5, 0.5, "not available", ha="center", va="center", transform=ax.transAxes)
                 continue
             xy = np.asarray(panels[name].obsm[spatial_key], dtype=float)
-            ax.scatter(xy[:, 0], xy[:, 1], c=values[name], s=point_size, cmap="viridis", vmin=0, vmax=vmax,
-                       linewidths=0)
+            ax.scatter(
+                xy[:, 0], xy[:, 1], c=values[name], s=point_size, cmap="viridis", vmin=0, vmax=vmax, linewidths=0
+            )
     fig.tight_layout()
     return fig
 
@@ -223,10 +229,24 @@ def plot_scale(
             for ax, y in ((axes[0], y_time), (axes[1], y_mem)):
                 if y is None or not np.isfinite(y) or y <= 0:
                     continue
-                ax.plot([row.n_spots], [y], marker="x", markersize=9, markeredgewidth=2, color=colour, linestyle="",
-                        label=label)
-                ax.annotate(f"{method}: {text}", (row.n_spots, y), textcoords="offset points", xytext=(5, 4),
-                            fontsize=7, color=colour)
+                ax.plot(
+                    [row.n_spots],
+                    [y],
+                    marker="x",
+                    markersize=9,
+                    markeredgewidth=2,
+                    color=colour,
+                    linestyle="",
+                    label=label,
+                )
+                ax.annotate(
+                    f"{method}: {text}",
+                    (row.n_spots, y),
+                    textcoords="offset points",
+                    xytext=(5, 4),
+                    fontsize=7,
+                    color=colour,
+                )
             label = None
     axes[0].axhline(target_s, linestyle="--", color="grey", linewidth=1, label=f"target {target_s / 60:g} min")
     axes[1].axhline(target_mb, linestyle="--", color="grey", linewidth=1, label=f"target {target_mb / 1024:g} GB")
@@ -246,10 +266,4 @@ def plot_scale(
     return fig
 
 
-def save_figure(fig: Figure, path: str | os.PathLike[str], **kwargs) -> None:
-    """Save ``fig`` to ``path`` atomically (format from the suffix) and close it."""
-    kwargs.setdefault("dpi", 150)
-    kwargs.setdefault("bbox_inches", "tight")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=os.path.splitext(str(path))[1].lstrip(".") or "png", **kwargs)
-    plt.close(fig)
+__all__ = ["plot_gene_metrics", "plot_scale", "plot_spatial_genes", "plot_thinning"]

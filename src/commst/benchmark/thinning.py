@@ -9,11 +9,11 @@ Two scenarios (issue #5):
     As ``thinned``, but the targets are removed from the spatial data, so methods must
     impute them from the input genes alone.
 
-Scale of the comparison: the truth is ``log1p(counts / library_size * 1e4)`` with the
-*unthinned* library sizes; a method's expected counts are at the *thinned* spot depth, so
-they are log-normalised with the thinned library sizes. A perfect method (one that recovers
-each spot's expression profile) scores perfectly, and ``raw`` at ``p < 1`` shows what capture
-loss alone does.
+Scale of the comparison: the truth is ``log1p(counts / library_size × target_sum)``
+(:func:`commst.pp.lognorm`) with the *unthinned* library sizes; a method's expected counts are
+at the *thinned* spot depth, so they are log-normalised with the thinned library sizes. A
+perfect method (one that recovers each spot's expression profile) scores perfectly, and
+``raw`` at ``p < 1`` shows what capture loss alone does.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from commst.benchmark.data import thin_counts
-from commst.benchmark.heldout import ImputationMethod, log_normalise_with
+from commst.benchmark.heldout import ImputationMethod
 from commst.benchmark.metrics import GENE_METRICS, gene_metrics
-from commst.pp import counts_matrix
+from commst.pp import counts_matrix, library_size, lognorm, target_sum_of
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,14 @@ SCENARIOS: tuple[str, ...] = ("thinned", "removed")
 """Thinning scenarios."""
 
 THINNING_COLUMNS: tuple[str, ...] = (
-    "scenario", "p", "seed", "gene", "is_lr", *GENE_METRICS, "status", "runtime_s",
+    "scenario",
+    "p",
+    "seed",
+    "gene",
+    "is_lr",
+    *GENE_METRICS,
+    "status",
+    "runtime_s",
 )
 """Columns of :func:`run_thinning`'s table."""
 
@@ -110,15 +117,15 @@ def run_thinning(
     if overlap:
         raise ValueError(f"targets and input_genes overlap ({sorted(overlap)[:3]} ...); inputs exclude targets")
     lr = set(map(str, lr_genes))
-    full = counts_matrix(spatial)
-    truth = log_normalise_with(counts_matrix(spatial[:, targets]), np.asarray(full.sum(axis=1)).ravel())
+    target_sum = target_sum_of(spatial)
+    truth = lognorm(counts_matrix(spatial[:, targets]).toarray(), library_size(spatial), target_sum=target_sum)
     params = dict(method_params or {})
     name = getattr(method, "__name__", str(method))
     runs = [(p, s) for p in p_values for s in seeds]
     tables = []
     for p, seed in tqdm(runs, desc=f"thinning {name}", disable=not verbose):
         thinned = thin_counts(spatial, p, seed=seed)
-        thinned_lib = np.asarray(counts_matrix(thinned).sum(axis=1)).ravel()
+        thinned_lib = library_size(thinned)
         for scenario in scenarios:
             data = thinned
             if scenario == "removed":
@@ -127,7 +134,7 @@ def run_thinning(
             try:
                 res = method(data, reference, targets=targets, input_genes=input_genes, seed=seed, **params)
                 pred = pd.DataFrame(res.counts, columns=res.targets)[targets].to_numpy()
-                tab = gene_metrics(truth, log_normalise_with(pred, thinned_lib), genes=targets)
+                tab = gene_metrics(truth, lognorm(pred, thinned_lib, target_sum=target_sum), genes=targets)
                 tab["status"] = "ok"
             except Exception:
                 if on_error == "raise":

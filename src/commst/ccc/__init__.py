@@ -33,10 +33,9 @@ from ._diagnostics import (
     local_contributions,
     measured_pairs,
     measured_view,
-    moran_inflation,
-    split_half_moran,
 )
 from ._liana import CommstCCCError, liana_errors, usable_pairs
+from ._moran import moran_inflation, split_half_moran
 from ._pipeline import imputed_communication, measured_communication
 from ._significance import DEFAULT_NULL, NULLS, bh, cross_decoys, lr_significance, statistic_weights
 

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from ..validate import CommstInputError
+from .._constants import Keys
+from .._errors import CommstInputError
 from ._liana import CommstCCCError, liana_errors, probe_data, usable_pairs
 from ._significance import DEFAULT_NULL, LABEL_NULLS, NULLS, lr_significance
 
@@ -30,11 +31,20 @@ MAX_ISOLATED_SPOTS = 0.5
 #: LIANA's expression filter of bivariate scores: both entities non-zero in this share of spots.
 NZ_PROP = 0.05
 #: The first columns of a bivariate table, in order.
-FIRST_COLUMNS = ("interaction", "ligand", "receptor", "global_metric", "global_score", "pvalue", "qvalue",
-                 "significant", "null")
+FIRST_COLUMNS = (
+    "interaction",
+    "ligand",
+    "receptor",
+    "global_metric",
+    "global_score",
+    "pvalue",
+    "qvalue",
+    "significant",
+    "null",
+)
 
 
-def auto_bandwidth(adata: ad.AnnData, *, spatial_key: str = "spatial") -> float:
+def auto_bandwidth(adata: ad.AnnData, *, spatial_key: str = Keys.obsm.spatial) -> float:
     """Median distance from each spot to its nearest other spot.
 
     With LIANA's Gaussian kernel and the default cutoff of 0.1, this bandwidth connects a
@@ -60,7 +70,7 @@ def check_neighbourhood(
         More than :data:`MAX_ISOLATED_SPOTS` of the spots have no neighbour: the bandwidth does
         not fit the coordinates' units (the message gives the spot spacing to use instead).
     """
-    conn = adata.obsp["spatial_connectivities"]
+    conn = adata.obsp[Keys.obsp.spatial_connectivities]
     isolated = int((np.asarray((conn > 0).sum(axis=1)).ravel() == 0).sum())
     if not isolated:
         return 0
@@ -77,7 +87,12 @@ def check_neighbourhood(
     logger.warning(
         "%s: %s = %.4g with ccc.cutoff = %g leaves %d of %d spots without a spatial neighbour; their "
         "local scores are 0",
-        path or "spatial data", source, bandwidth, cutoff, isolated, adata.n_obs,
+        path or "spatial data",
+        source,
+        bandwidth,
+        cutoff,
+        isolated,
+        adata.n_obs,
     )
     return isolated
 
@@ -177,8 +192,8 @@ def spatial_bivariate(
     n_perms: int = 199,
     n_draws: int = 10,
     fdr: float = 0.05,
-    labels_key: str | None = "matched_cell_type",
-    uncertainty_layer: str | None = "uncertainty",
+    labels_key: str | None = Keys.obs.matched_cell_type,
+    uncertainty_layer: str | None = Keys.layers.uncertainty,
     seed: int = 0,
     sample: str | None = None,
     path: str | None = None,
@@ -248,25 +263,37 @@ def spatial_bivariate(
         logger.warning(
             "%s: none of the %d LR pairs of the resource has all its genes among the %d genes here; "
             "the spatial communication table is empty",
-            what, len(resource), adata.n_vars,
+            what,
+            len(resource),
+            adata.n_vars,
         )
         return None, empty
     try:
         with liana_errors(step, sample=sample):
-            local, table = _liana_scores(adata, pairs, bandwidth=bandwidth, local_name=local_name,
-                                         global_name=global_name)
+            local, table = _liana_scores(
+                adata, pairs, bandwidth=bandwidth, local_name=local_name, global_name=global_name
+            )
     except CommstCCCError as err:
         if "No features with non-zero proportions" not in err.problem:
             raise
         logger.warning(
             "%s: none of the %d LR pairs with measured genes is expressed in enough spots (LIANA's nz_prop); "
             "the spatial communication table is empty",
-            what, len(pairs),
+            what,
+            len(pairs),
         )
         return None, empty
     tested = lr_significance(
-        adata, table, null=null, labels_key=labels_key, uncertainty_layer=uncertainty_layer,
-        global_name=global_name, n_perms=n_perms, n_draws=n_draws, fdr=fdr, seed=seed,
+        adata,
+        table,
+        null=null,
+        labels_key=labels_key,
+        uncertainty_layer=uncertainty_layer,
+        global_name=global_name,
+        n_perms=n_perms,
+        n_draws=n_draws,
+        fdr=fdr,
+        seed=seed,
     )
     for column in ("pvalue", "qvalue", "significant", "null"):
         table[column] = tested[column].to_numpy()
@@ -276,6 +303,12 @@ def spatial_bivariate(
     local.var = table.set_index("interaction")
     logger.info(
         "bivariate %s/%s: %d LR pairs, bandwidth %.3g, null %s: %d significant at FDR %g",
-        local_name, global_name, len(table), bandwidth, null, int(table["significant"].sum()), fdr,
+        local_name,
+        global_name,
+        len(table),
+        bandwidth,
+        null,
+        int(table["significant"].sum()),
+        fdr,
     )
     return local, table

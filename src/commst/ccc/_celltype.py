@@ -42,7 +42,11 @@ def _run_celltype(
     n_perms: int,
     seed: int,
 ) -> pd.DataFrame:
-    kwargs = {"n_perms": n_perms, "seed": seed} if method in {"rank_aggregate", "cellphonedb", "cellchat", "geometric_mean"} else {}
+    kwargs = (
+        {"n_perms": n_perms, "seed": seed}
+        if method in {"rank_aggregate", "cellphonedb", "cellchat", "geometric_mean"}
+        else {}
+    )
     getattr(li.mt, method)(
         adata,
         groupby=groupby,
@@ -61,7 +65,11 @@ def _run_celltype(
 def _celltype_columns(method: str) -> tuple[str, ...]:
     """The columns LIANA's ``method`` returns (learnt from a tiny run, so they match the version)."""
     adata, resource = probe_data()
-    return tuple(_run_celltype(adata, resource, groupby="group", method=method, expr_prop=0.0, min_cells=1, n_perms=2, seed=0).columns)
+    return tuple(
+        _run_celltype(
+            adata, resource, groupby="group", method=method, expr_prop=0.0, min_cells=1, n_perms=2, seed=0
+        ).columns
+    )
 
 
 def celltype_communication(
@@ -123,14 +131,22 @@ def celltype_communication(
         logger.warning(
             "%s: label-level CCC (%s) leaves out %d group(s) of obs[%r] with fewer than ccc.min_cells = %d "
             "observations: %s",
-            what, method, len(small), groupby, min_cells, ", ".join(f"{k} ({v})" for k, v in small.items()),
+            what,
+            method,
+            len(small),
+            groupby,
+            min_cells,
+            ", ".join(f"{k} ({v})" for k, v in small.items()),
         )
     with liana_errors(step, sample=sample):
         empty = pd.DataFrame(columns=list(_celltype_columns(method)))
     if len(counts) - len(small) < 2:
         logger.warning(
             "%s: fewer than 2 groups of obs[%r] have at least ccc.min_cells = %d observations; the %s table is empty",
-            what, groupby, min_cells, method,
+            what,
+            groupby,
+            min_cells,
+            method,
         )
         return empty
     pairs = usable_pairs(resource, adata.var_names)
@@ -138,16 +154,28 @@ def celltype_communication(
         logger.warning(
             "%s: none of the %d LR pairs of the resource has all its genes among the %d genes here; the %s "
             "table is empty",
-            what, len(resource), adata.n_vars, method,
+            what,
+            len(resource),
+            adata.n_vars,
+            method,
         )
         return empty
     with liana_errors(step, sample=sample):
-        result = _run_celltype(adata, pairs, groupby=groupby, method=method, expr_prop=expr_prop,
-                               min_cells=min_cells, n_perms=n_perms, seed=seed)
+        result = _run_celltype(
+            adata,
+            pairs,
+            groupby=groupby,
+            method=method,
+            expr_prop=expr_prop,
+            min_cells=min_cells,
+            n_perms=n_perms,
+            seed=seed,
+        )
     logger.info("%s over %s: %d rows from %d usable LR pairs", method, groupby, len(result), len(pairs))
     if result.empty:
-        logger.warning("%s: no LR pair passes LIANA's filters (ccc.expr_prop = %g); the %s table is empty",
-                       what, expr_prop, method)
+        logger.warning(
+            "%s: no LR pair passes LIANA's filters (ccc.expr_prop = %g); the %s table is empty", what, expr_prop, method
+        )
         return empty
     return result
 

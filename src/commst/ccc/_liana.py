@@ -15,14 +15,13 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from ..validate import CommstInputError
+from .._constants import Keys, subunits
+from .._errors import CommstInputError
 
 #: Shown in place of a long bracketed list (e.g. LIANA's "[GENE1, GENE2, ...] missing").
 _LIST = re.compile(r"\[[^\]]{80,}\]")
 #: Longest third-party message quoted in an error.
 _MAX_MESSAGE = 300
-#: Separator of complex subunits in LR tables (LIANA's ``complex_sep``).
-COMPLEX_SEP = "_"
 
 
 class CommstCCCError(RuntimeError):
@@ -62,11 +61,6 @@ def liana_errors(step: str, *, sample: str | None = None) -> Iterator[None]:
         ) from None
 
 
-def subunits(entity: str) -> list[str]:
-    """The genes of an LR entity: a complex's ``_``-joined subunits, or the gene itself."""
-    return [g for g in str(entity).split(COMPLEX_SEP) if g]
-
-
 def usable_pairs(resource: pd.DataFrame, genes: pd.Index | list[str]) -> pd.DataFrame:
     """The LR pairs whose ligand and receptor subunits (``_``-joined complexes) are all in ``genes``."""
     present = set(map(str, genes))
@@ -88,9 +82,11 @@ def probe_data(n_groups: int = 2) -> tuple[ad.AnnData, pd.DataFrame]:
     counts = rng.poisson(4.0, size=(n, 2)).astype(np.float32) + 1
     adata = ad.AnnData(
         np.log1p(counts),
-        obs=pd.DataFrame({"group": pd.Categorical(np.repeat([f"g{i}" for i in range(n_groups)], 10))},
-                         index=[f"o{i}" for i in range(n)]),
+        obs=pd.DataFrame(
+            {"group": pd.Categorical(np.repeat([f"g{i}" for i in range(n_groups)], 10))},
+            index=[f"o{i}" for i in range(n)],
+        ),
         var=pd.DataFrame(index=["PROBEL", "PROBER"]),
     )
-    adata.obsm["spatial"] = np.column_stack([np.arange(n) % 5, np.arange(n) // 5]).astype(float)
+    adata.obsm[Keys.obsm.spatial] = np.column_stack([np.arange(n) % 5, np.arange(n) // 5]).astype(float)
     return adata, pd.DataFrame({"ligand": ["PROBEL"], "receptor": ["PROBER"]})

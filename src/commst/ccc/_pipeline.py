@@ -17,30 +17,46 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._constants import Keys, subunits
 from ._bivariate import empty_bivariate_table, spatial_bivariate, spatial_graph
-from ._diagnostics import (
-    INFLATION_MARGIN,
-    compare_measured,
-    driver_status,
-    measured_genes,
-    measured_view,
-    moran_inflation,
-)
+from ._diagnostics import compare_measured, driver_status, measured_genes, measured_view
 from ._liana import usable_pairs
+from ._moran import INFLATION_MARGIN, moran_inflation
 
 logger = logging.getLogger(__name__)
 
 #: Label column of imputed spots (the dominant cell type of their matched reference cells).
-LABELS_KEY = "matched_cell_type"
+LABELS_KEY = Keys.obs.matched_cell_type
 
 
-def _bivariate(adata: ad.AnnData, resource: pd.DataFrame, options: Mapping[str, Any], *, uncertainty_layer: str | None,
-               seed: int, sample: str | None, path: str | None, step: str) -> tuple[ad.AnnData | None, pd.DataFrame]:
+def _bivariate(
+    adata: ad.AnnData,
+    resource: pd.DataFrame,
+    options: Mapping[str, Any],
+    *,
+    uncertainty_layer: str | None,
+    seed: int,
+    sample: str | None,
+    path: str | None,
+    step: str,
+) -> tuple[ad.AnnData | None, pd.DataFrame]:
     return spatial_bivariate(
-        adata, resource, bandwidth=options["bandwidth"], cutoff=options["cutoff"],
-        local_name=options["local_metric"], global_name=options["global_metric"], null=options["null_model"],
-        n_perms=options["n_perms"], n_draws=options["n_draws"], fdr=options["fdr"], labels_key=LABELS_KEY,
-        uncertainty_layer=uncertainty_layer, seed=seed, sample=sample, path=path, step=step,
+        adata,
+        resource,
+        bandwidth=options["bandwidth"],
+        cutoff=options["cutoff"],
+        local_name=options["local_metric"],
+        global_name=options["global_metric"],
+        null=options["null_model"],
+        n_perms=options["n_perms"],
+        n_draws=options["n_draws"],
+        fdr=options["fdr"],
+        labels_key=LABELS_KEY,
+        uncertainty_layer=uncertainty_layer,
+        seed=seed,
+        sample=sample,
+        path=path,
+        step=step,
     )
 
 
@@ -82,19 +98,26 @@ def measured_communication(
     measured = measured_view(spatial, imputed, labels_key=LABELS_KEY)
     pairs = usable_pairs(usable_pairs(resource, imputed.var_names), measured.var_names)
     logger.info("measured data: %d of the imputed genes' LR pairs have all their genes measured", len(pairs))
-    genes = sorted({g for col in ("ligand", "receptor") for x in pairs[col] for g in str(x).split("_")})
+    genes = sorted({g for col in ("ligand", "receptor") for x in pairs[col] for g in subunits(x)})
     keep = list(dict.fromkeys([*genes, *[g for g in measured_genes(imputed) if g in measured.var_names]]))
     measured = measured[:, keep].copy()
     if pairs.empty:
         logger.info("the measured data hold no complete LR pair of the imputed genes: no pair to compare")
-        spatial_graph(measured, bandwidth=options["bandwidth"], cutoff=options["cutoff"], sample=sample, path=path,
-                      step="ccc_measured")
+        spatial_graph(
+            measured,
+            bandwidth=options["bandwidth"],
+            cutoff=options["cutoff"],
+            sample=sample,
+            path=path,
+            step="ccc_measured",
+        )
         table = empty_bivariate_table(options["local_metric"], options["global_metric"])
     else:
-        _, table = _bivariate(measured, pairs, options, uncertainty_layer=None, seed=seed, sample=sample,
-                              path=path, step="ccc_measured")
+        _, table = _bivariate(
+            measured, pairs, options, uncertainty_layer=None, seed=seed, sample=sample, path=path, step="ccc_measured"
+        )
     graph = imputed.copy()
-    graph.obsp["spatial_connectivities"] = measured.obsp["spatial_connectivities"]
+    graph.obsp[Keys.obsp.spatial_connectivities] = measured.obsp[Keys.obsp.spatial_connectivities]
     moran = moran_inflation(measured, graph, seed=seed)
     inflated = moran[moran["inflated"].astype(bool)]
     if len(inflated):
@@ -105,8 +128,13 @@ def measured_communication(
             "observed + %g, the bound of %d of them whose noise correction is undefined; by a median of %.2f; "
             "e.g. %s): "
             "communication calls that rest on them rest on structure the imputation added (ccc/moran.tsv)",
-            f"sample {sample!r}: " if sample else "", len(inflated), len(moran), INFLATION_MARGIN, INFLATION_MARGIN,
-            int(inflated["moran_observed_denoised"].isna().sum()), float(np.nanmedian(excess)),
+            f"sample {sample!r}: " if sample else "",
+            len(inflated),
+            len(moran),
+            INFLATION_MARGIN,
+            INFLATION_MARGIN,
+            int(inflated["moran_observed_denoised"].isna().sum()),
+            float(np.nanmedian(excess)),
             ", ".join(inflated.assign(excess=excess).sort_values("excess", ascending=False)["gene"].head(5)),
         )
     return table, moran
@@ -145,15 +173,26 @@ def imputed_communication(
     :func:`spatial_bivariate` plus :func:`driver_status`'s and :func:`compare_measured`'s
     columns.
     """
-    local, table = _bivariate(imputed, resource, options, uncertainty_layer="uncertainty", seed=seed, sample=sample,
-                              path=path, step="ccc_spatial")
+    local, table = _bivariate(
+        imputed,
+        resource,
+        options,
+        uncertainty_layer=Keys.layers.uncertainty,
+        seed=seed,
+        sample=sample,
+        path=path,
+        step="ccc_spatial",
+    )
     table = compare_measured(driver_status(imputed, table), measured_table)
     if local is None:
-        local = ad.AnnData(obs=imputed.obs.copy(), obsm={"spatial": np.asarray(imputed.obsm["spatial"]).copy()})
+        local = ad.AnnData(
+            obs=imputed.obs.copy(), obsm={Keys.obsm.spatial: np.asarray(imputed.obsm[Keys.obsm.spatial]).copy()}
+        )
     else:
         local.var = table.set_index("interaction")
     only = int(table["only_after_imputation"].sum())
     if only:
-        logger.info("%d of %d significant pairs are significant only after imputation", only,
-                    int(table["significant"].sum()))
+        logger.info(
+            "%d of %d significant pairs are significant only after imputation", only, int(table["significant"].sum())
+        )
     return local, table

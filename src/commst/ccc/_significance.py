@@ -44,7 +44,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import norm
 
-from ._liana import subunits
+from .._constants import Keys, subunits
 
 logger = logging.getLogger(__name__)
 
@@ -265,8 +265,11 @@ def permutation_pvalues(
     observed = stat(z_x, lig_cols, rec_cols).astype(np.float64)
     draws = null in DRAW_NULLS and sd is not None and n_draws > 0 and bool(np.any(sd > 0))
     if null in DRAW_NULLS and sd is None:
-        logger.info("null %r without an uncertainty layer: no draws (the %s null)", null,
-                    "labels" if null in LABEL_NULLS else "spots")
+        logger.info(
+            "null %r without an uncertainty layer: no draws (the %s null)",
+            null,
+            "labels" if null in LABEL_NULLS else "spots",
+        )
     n_rounds = n_draws if draws else 1
     per_round = max(math.ceil(n_perms / n_rounds), MIN_PERMS_PER_DRAW) if draws else n_perms
     if per_round < 2:
@@ -300,9 +303,9 @@ def lr_significance(
     pairs: pd.DataFrame,
     *,
     null: str = DEFAULT_NULL,
-    labels_key: str | None = "matched_cell_type",
-    uncertainty_layer: str | None = "uncertainty",
-    connectivity_key: str = "spatial_connectivities",
+    labels_key: str | None = Keys.obs.matched_cell_type,
+    uncertainty_layer: str | None = Keys.layers.uncertainty,
+    connectivity_key: str = Keys.obsp.spatial_connectivities,
     global_name: str = "morans",
     n_perms: int = 199,
     n_draws: int = 10,
@@ -374,8 +377,16 @@ def lr_significance(
         sd = _dense(adata.layers[uncertainty_layer][:, entities.gene_columns])
     weights, factor = statistic_weights(adata.obsp[connectivity_key], global_name)
     statistic, p = permutation_pvalues(
-        x, entities, weights, null=null, labels=labels, sd=sd, n_perms=n_perms, n_draws=n_draws,
-        pvalue=pvalue, seed=seed,
+        x,
+        entities,
+        weights,
+        null=null,
+        labels=labels,
+        sd=sd,
+        n_perms=n_perms,
+        n_draws=n_draws,
+        pvalue=pvalue,
+        seed=seed,
     )
     out = pairs.copy()
     out.insert(0, "interaction", out["ligand"] + "^" + out["receptor"])

@@ -19,7 +19,7 @@ malformed files raise :class:`commst.validate.CommstInputError` naming the file.
 
 from __future__ import annotations
 
-from ..validate import CommstInputError
+from .._errors import CommstInputError
 from ._gem import read_stereo_gem
 from ._h5ad import read_h5ad_spatial, read_reference
 from ._spatial import SPATIAL_FORMATS, read_spatial

@@ -13,7 +13,9 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-from ..validate import CommstInputError, check_unique_names
+from .._constants import Keys
+from .._errors import CommstInputError
+from ..validate import check_unique_names
 
 logger = logging.getLogger("commst.io")
 
@@ -23,10 +25,7 @@ PathLike = str | os.PathLike[str]
 def require_path(path: PathLike, *, kind: str = "file", fix: str | None = None) -> Path:
     """Return ``path`` as :class:`~pathlib.Path`; raise if it is missing or of the wrong kind."""
     path = Path(path)
-    fix = (
-        fix
-        or "check the path in the sample sheet (relative paths resolve against the sheet's folder)"
-    )
+    fix = fix or "check the path in the sample sheet (relative paths resolve against the sheet's folder)"
     if not path.exists():
         raise CommstInputError(path, f"{kind} does not exist", fix)
     if kind == "file" and not path.is_file():
@@ -46,9 +45,7 @@ def to_counts_csr(matrix: Any, path: PathLike, what: str) -> sparse.csr_matrix:
         else:
             csr = sparse.csr_matrix(np.asarray(matrix, dtype=np.float32))
     except (TypeError, ValueError) as err:
-        raise CommstInputError(
-            path, f"{what} is not a numeric matrix ({err})", "store raw counts as numbers"
-        ) from None
+        raise CommstInputError(path, f"{what} is not a numeric matrix ({err})", "store raw counts as numbers") from None
     csr.sum_duplicates()
     csr.sort_indices()
     return csr
@@ -68,9 +65,7 @@ def coords_array(values: Any, path: PathLike, what: str, n_obs: int) -> np.ndarr
     try:
         return arr.astype(np.float64)
     except (TypeError, ValueError) as err:
-        raise CommstInputError(
-            path, f"{what} is not numeric ({err})", "store numeric x/y coordinates"
-        ) from None
+        raise CommstInputError(path, f"{what} is not numeric ({err})", "store numeric x/y coordinates") from None
 
 
 def make_unique(adata: AnnData, path: PathLike, *, allow_duplicate_genes: bool = False) -> None:
@@ -134,12 +129,12 @@ def spatial_anndata(
     """
     X = to_counts_csr(counts, path, "count matrix")
     adata = AnnData(X=X, obs=obs, var=var)
-    adata.obsm["spatial"] = coords_array(coords, path, "coordinates", adata.n_obs)
-    adata.layers["counts"] = X.copy()
+    adata.obsm[Keys.obsm.spatial] = coords_array(coords, path, "coordinates", adata.n_obs)
+    adata.layers[Keys.layers.counts] = X.copy()
     make_unique(adata, path, allow_duplicate_genes=allow_duplicate_genes)
     for key, value in (uns or {}).items():
         adata.uns[key] = value
-    adata.uns["commst_input"] = {
+    adata.uns[Keys.uns.commst_input] = {
         "path": os.fspath(path),
         "format": spatial_format,
         **(details or {}),

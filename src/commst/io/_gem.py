@@ -13,7 +13,7 @@ from anndata import AnnData
 from scipy import sparse
 from tqdm.auto import tqdm
 
-from ..validate import CommstInputError
+from .._errors import CommstInputError
 from ._common import PathLike, require_path, spatial_anndata
 
 logger = logging.getLogger("commst.io")
@@ -110,9 +110,7 @@ def read_stereo_gem(
     bin_size = int(bin_size)
     header, n_comment, columns = _read_preamble(path)
     count_col = next((c for c in COUNT_COLUMNS if c in columns), None)
-    missing = [c for c in ("geneID", "x", "y") if c not in columns] + (
-        [] if count_col else ["MIDCount"]
-    )
+    missing = [c for c in ("geneID", "x", "y") if c not in columns] + ([] if count_col else ["MIDCount"])
     if missing:
         raise CommstInputError(path, f"lacks columns {missing} (found {columns})", _GEM_FIX)
     gene_col = "geneName" if "geneName" in columns else "geneID"
@@ -141,30 +139,22 @@ def read_stereo_gem(
                 gene_index.setdefault(name, len(gene_index))
             if gene_col != "geneID":
                 gene_ids.update(zip(chunk[gene_col], chunk["geneID"], strict=True))
-            to_global = np.fromiter(
-                (gene_index[name] for name in uniques), dtype=np.int64, count=len(uniques)
-            )
+            to_global = np.fromiter((gene_index[name] for name in uniques), dtype=np.int64, count=len(uniques))
             x = pd.to_numeric(chunk["x"], errors="raise").to_numpy(np.int64)
             y = pd.to_numeric(chunk["y"], errors="raise").to_numpy(np.int64)
             counts = pd.to_numeric(chunk[count_col], errors="raise").to_numpy(np.float64)
-            part = pd.DataFrame(
-                {"bx": x // bin_size, "by": y // bin_size, "gene": to_global[codes], "n": counts}
-            )
+            part = pd.DataFrame({"bx": x // bin_size, "by": y // bin_size, "gene": to_global[codes], "n": counts})
             parts.append(part.groupby(["bx", "by", "gene"], sort=False, as_index=False)["n"].sum())
     except CommstInputError:
         raise
     except (ValueError, TypeError, OSError, EOFError, pd.errors.ParserError) as err:
-        raise CommstInputError(
-            path, f"has malformed rows ({type(err).__name__}: {err})", _GEM_FIX
-        ) from err
+        raise CommstInputError(path, f"has malformed rows ({type(err).__name__}: {err})", _GEM_FIX) from err
     if n_rows == 0:
         raise CommstInputError(path, "has a header but no data rows", _GEM_FIX)
 
     table = pd.concat(parts, ignore_index=True)
     bins = table[["bx", "by"]].drop_duplicates().sort_values(["bx", "by"], ignore_index=True)
-    bin_code = pd.MultiIndex.from_frame(bins).get_indexer(
-        pd.MultiIndex.from_frame(table[["bx", "by"]])
-    )
+    bin_code = pd.MultiIndex.from_frame(bins).get_indexer(pd.MultiIndex.from_frame(table[["bx", "by"]]))
     names = np.array(list(gene_index), dtype=object)
     order = np.argsort(names, kind="stable")
     new_pos = np.empty_like(order)
@@ -190,6 +180,4 @@ def read_stereo_gem(
         "n_rows": n_rows,
         "header": header,
     }
-    return spatial_anndata(
-        matrix, coords, path=path, spatial_format="stereo_gem", obs=obs, var=var, details=details
-    )
+    return spatial_anndata(matrix, coords, path=path, spatial_format="stereo_gem", obs=obs, var=var, details=details)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from ..validate import CommstInputError
+from .._constants import Keys
+from .._errors import CommstInputError
 from ._common import PathLike, make_unique, require_path, spatial_anndata, to_counts_csr
 
 logger = logging.getLogger("commst.io")
@@ -32,8 +33,8 @@ def _read_h5ad(path: PathLike) -> AnnData:
 
 
 def _counts_source(adata: AnnData) -> tuple[str, object]:
-    if "counts" in adata.layers:
-        return "layers['counts']", adata.layers["counts"]
+    if Keys.layers.counts in adata.layers:
+        return "layers['counts']", adata.layers[Keys.layers.counts]
     return "X", adata.X
 
 
@@ -60,8 +61,8 @@ def read_h5ad_spatial(path: PathLike) -> AnnData:
     """
     src = _read_h5ad(path)
     where, counts = _counts_source(src)
-    if "spatial" in src.obsm:
-        coords, coords_from = src.obsm["spatial"], "obsm['spatial']"
+    if Keys.obsm.spatial in src.obsm:
+        coords, coords_from = src.obsm[Keys.obsm.spatial], "obsm['spatial']"
         coords = coords.to_numpy() if isinstance(coords, pd.DataFrame) else np.asarray(coords)
         if coords.ndim == 2 and coords.shape[1] > 2:
             raise CommstInputError(
@@ -80,7 +81,7 @@ def read_h5ad_spatial(path: PathLike) -> AnnData:
                 "store coordinates in obsm['spatial'] (n × 2) or obs columns 'x' and 'y'",
             )
         coords, coords_from = src.obs[list(pair)].to_numpy(), f"obs[{list(pair)}]"
-    uns = {"spatial": src.uns["spatial"]} if "spatial" in src.uns else None
+    uns = {Keys.uns.spatial: src.uns[Keys.uns.spatial]} if Keys.uns.spatial in src.uns else None
     return spatial_anndata(
         counts,
         coords,
@@ -128,11 +129,11 @@ def read_reference(path: PathLike, cell_type_key: str) -> AnnData:
     missing = labels.isna()
     labels = labels.astype(str).where(~missing)
     obs = src.obs.copy()
-    obs["cell_type"] = pd.Categorical(labels)
+    obs[Keys.obs.cell_type] = pd.Categorical(labels)
     adata = AnnData(X=X, obs=obs, var=src.var.copy())
-    adata.layers["counts"] = X.copy()
+    adata.layers[Keys.layers.counts] = X.copy()
     make_unique(adata, path)
-    adata.uns["commst_input"] = {
+    adata.uns[Keys.uns.commst_input] = {
         "path": str(path),
         "format": "h5ad",
         "counts_from": where,
@@ -143,6 +144,6 @@ def read_reference(path: PathLike, cell_type_key: str) -> AnnData:
         path,
         adata.n_obs,
         adata.n_vars,
-        adata.obs["cell_type"].cat.categories.size,
+        adata.obs[Keys.obs.cell_type].cat.categories.size,
     )
     return adata

@@ -6,7 +6,7 @@ import logging
 
 from anndata import AnnData
 
-from ..validate import CommstInputError
+from .._errors import CommstInputError
 from ._common import PathLike
 from ._gem import read_stereo_gem
 from ._h5ad import read_h5ad_spatial
@@ -68,13 +68,9 @@ def read_spatial(
             f"set spatial_format in the sample sheet to one of {', '.join(SPATIAL_FORMATS)}",
         )
     if bin_size is not None and spatial_format != "stereo_gem":
-        logger.warning(
-            "%s: bin_size=%s is ignored for spatial_format %s", path, bin_size, spatial_format
-        )
+        logger.warning("%s: bin_size=%s is ignored for spatial_format %s", path, bin_size, spatial_format)
     if coords is not None and spatial_format != "csv":
-        logger.warning(
-            "%s: coords=%s is ignored for spatial_format %s", path, coords, spatial_format
-        )
+        logger.warning("%s: coords=%s is ignored for spatial_format %s", path, coords, spatial_format)
     if spatial_format == "h5ad":
         return read_h5ad_spatial(path)
     if spatial_format == "visium":

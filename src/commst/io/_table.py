@@ -10,7 +10,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-from ..validate import CommstInputError
+from .._errors import CommstInputError
 from ._common import PathLike, require_path, spatial_anndata
 
 logger = logging.getLogger("commst.io")
@@ -39,9 +39,7 @@ def _read_header(path: Path, fix: str) -> list[str]:
     try:
         head = pd.read_csv(path, sep=_sep(path), encoding=_ENCODING, nrows=0, index_col=0)
     except Exception as err:  # pandas raises many types on binary or malformed files
-        raise CommstInputError(
-            path, f"cannot be read as a table ({type(err).__name__}: {err})", fix
-        ) from err
+        raise CommstInputError(path, f"cannot be read as a table ({type(err).__name__}: {err})", fix) from err
     return [str(c) for c in head.columns]
 
 
@@ -49,14 +47,10 @@ def _read_coords(path: Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, sep=_sep(path), encoding=_ENCODING, index_col=0)
     except Exception as err:
-        raise CommstInputError(
-            path, f"cannot be read as a table ({type(err).__name__}: {err})", _COORDS_FIX
-        ) from err
+        raise CommstInputError(path, f"cannot be read as a table ({type(err).__name__}: {err})", _COORDS_FIX) from err
     table.index = table.index.astype(str)
     lower = {str(c).lower(): c for c in table.columns}
-    pair = next(
-        ((lower[a], lower[b]) for a, b in COORD_COLUMN_PAIRS if a in lower and b in lower), None
-    )
+    pair = next(((lower[a], lower[b]) for a, b in COORD_COLUMN_PAIRS if a in lower and b in lower), None)
     if pair is None:
         numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
         if len(numeric) < 2:
@@ -74,9 +68,7 @@ def _read_coords(path: Path) -> pd.DataFrame:
             raise CommstInputError(path, f"coordinate column {col!r} is not numeric", _COORDS_FIX)
     if coords.index.duplicated().any():
         dup = coords.index[coords.index.duplicated()].unique()
-        raise CommstInputError(
-            path, f"{len(dup)} duplicated spot ids (e.g. {', '.join(dup[:3])})", _COORDS_FIX
-        )
+        raise CommstInputError(path, f"{len(dup)} duplicated spot ids (e.g. {', '.join(dup[:3])})", _COORDS_FIX)
     return coords
 
 
@@ -90,17 +82,13 @@ def _read_counts(path: Path, chunksize: int) -> tuple[sparse.csr_matrix, pd.Inde
             columns = chunk.columns.astype(str)
             bad = [c for c in chunk.columns if not pd.api.types.is_numeric_dtype(chunk[c])]
             if bad:
-                raise CommstInputError(
-                    path, f"has non-numeric count columns {[str(b) for b in bad[:5]]}", _COUNTS_FIX
-                )
+                raise CommstInputError(path, f"has non-numeric count columns {[str(b) for b in bad[:5]]}", _COUNTS_FIX)
             blocks.append(sparse.csr_matrix(chunk.to_numpy(dtype=np.float32)))
             index.append(chunk.index.astype(str))
     except CommstInputError:
         raise
     except Exception as err:
-        raise CommstInputError(
-            path, f"cannot be read as a table ({type(err).__name__}: {err})", _COUNTS_FIX
-        ) from err
+        raise CommstInputError(path, f"cannot be read as a table ({type(err).__name__}: {err})", _COUNTS_FIX) from err
     if columns is None or not blocks:
         raise CommstInputError(path, "has no data rows", _COUNTS_FIX)
     return sparse.vstack(blocks, format="csr"), pd.Index(np.concatenate(index)), columns
@@ -151,9 +139,7 @@ def read_csv_spatial(path: PathLike, coords: PathLike | None, *, chunksize: int 
         matrix, rows, cols = matrix.T.tocsr(), cols, rows
     if rows.duplicated().any():
         dup = rows[rows.duplicated()].unique()
-        raise CommstInputError(
-            path, f"{len(dup)} duplicated spot ids (e.g. {', '.join(dup[:3])})", _COUNTS_FIX
-        )
+        raise CommstInputError(path, f"{len(dup)} duplicated spot ids (e.g. {', '.join(dup[:3])})", _COUNTS_FIX)
     no_xy = rows[~rows.isin(xy.index)]
     extra = xy.index[~xy.index.isin(rows)]
     if len(no_xy) or len(extra):

@@ -13,7 +13,8 @@ import pandas as pd
 import scanpy as sc
 from anndata import AnnData
 
-from ..validate import CommstInputError
+from .._constants import Keys
+from .._errors import CommstInputError
 from ._common import PathLike, require_path, spatial_anndata
 
 logger = logging.getLogger("commst.io")
@@ -58,9 +59,7 @@ def _read_matrix(outs: Path) -> tuple[AnnData, Path, dict[str, Any]]:
             _MATRIX_FIX,
         )
     if source.name.startswith("raw"):
-        logger.warning(
-            "%s: no filtered matrix, using %s (off-tissue barcodes are dropped)", outs, source.name
-        )
+        logger.warning("%s: no filtered matrix, using %s (off-tissue barcodes are dropped)", outs, source.name)
     attrs: dict[str, Any] = {}
     try:
         if source.suffix == ".h5":
@@ -139,9 +138,7 @@ def _read_spatial_meta(spatial_dir: Path, library_id: str, load_images: bool) ->
     return {library_id: entry}
 
 
-def read_visium(
-    path: PathLike, *, library_id: str | None = None, load_images: bool = True
-) -> AnnData:
+def read_visium(path: PathLike, *, library_id: str | None = None, load_images: bool = True) -> AnnData:
     """Read a Space Ranger ``outs/`` folder.
 
     Parameters
@@ -191,9 +188,7 @@ def read_visium(
     adata = adata[in_tissue]
     pos = pos[in_tissue]
     if library_id is None:
-        library_id = attrs.get("library_ids") or (
-            outs.parent.name if outs.name == "outs" else outs.name
-        )
+        library_id = attrs.get("library_ids") or (outs.parent.name if outs.name == "outs" else outs.name)
     obs = pos[["in_tissue", "array_row", "array_col"]].astype(np.int64)
     var = adata.var.copy()
     return spatial_anndata(
@@ -203,7 +198,7 @@ def read_visium(
         spatial_format="visium",
         obs=obs,
         var=var,
-        uns={"spatial": _read_spatial_meta(outs / "spatial", library_id, load_images)},
+        uns={Keys.uns.spatial: _read_spatial_meta(outs / "spatial", library_id, load_images)},
         allow_duplicate_genes=True,  # features.tsv: several Ensembl IDs can share a symbol
         details={
             "matrix": str(matrix_path),

@@ -1,10 +1,16 @@
-"""Hyper-parameters and ablation switches of the CommST model (one source of defaults)."""
+"""Hyper-parameters and ablation switches of the CommST model (one source of defaults), and its device."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import torch
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -164,11 +170,29 @@ class CommSTConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(
-                f"unknown CommST model setting(s) {unknown}; known settings: {sorted(known)}"
-            )
+            raise ValueError(f"unknown CommST model setting(s) {unknown}; known settings: {sorted(known)}")
         return cls(**values)
 
     def replace(self, **changes: Any) -> CommSTConfig:
         """Copy with ``changes`` applied (unknown names are an error)."""
         return CommSTConfig.from_dict({**self.to_dict(), **changes})
+
+
+def resolve_device(device: str) -> torch.device:
+    """``'auto'`` → CUDA when available, else CPU; ``'cuda'`` without a GPU is an error."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        granted = {
+            k: os.environ[k] for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS") if os.environ.get(k)
+        }
+        if granted:
+            logger.warning(
+                "this job was granted a GPU (%s) but torch finds no usable CUDA device "
+                "(CPU-only torch build, or driver mismatch); training falls back to the CPU",
+                ", ".join(f"{k}={v}" for k, v in granted.items()),
+            )
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("model.device is 'cuda' but torch sees no CUDA device; set model.device to 'auto' or 'cpu'")
+    return torch.device(device)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from .._utils import atomic_path
+from .._utils import save_figure
 
 
-def plot_history(history: pd.DataFrame, path: str | os.PathLike[str] | None = None):
+def plot_history(history: pd.DataFrame, path: str | os.PathLike[str] | None = None) -> Figure:
     """Training curve: total training and validation loss (left) and each loss term (right).
 
     Parameters
@@ -23,12 +24,8 @@ def plot_history(history: pd.DataFrame, path: str | os.PathLike[str] | None = No
     -------
     The matplotlib figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    left, right = fig.subplots(1, 2)
     left.plot(history["epoch"], history["train"], label="train (all terms)")
     left.plot(history["epoch"], history["val"], label="validation")
     terms = [c for c in history.columns if c not in ("epoch", "phase", "train", "val")]
@@ -43,6 +40,5 @@ def plot_history(history: pd.DataFrame, path: str | os.PathLike[str] | None = No
         ax.legend(fontsize=8)
     right.set_yscale("log")
     if path is not None:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
+        save_figure(fig, path, dpi=120, bbox_inches=None)
     return fig

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scanpy as sc
 import scipy.sparse as sp
 
+from .._constants import Keys
 from ..validate import (
     MIN_SPOTS,
     CommstInputError,
@@ -20,6 +20,8 @@ from ..validate import (
     check_shared_genes,
 )
 from ._genes import harmonise_genes
+from ._genesets import GeneSets, set_gene_sets
+from ._normalise import DEFAULT_TARGET_SUM, counts_matrix, normalise
 
 logger = logging.getLogger(__name__)
 
@@ -32,32 +34,13 @@ DEFAULTS: dict[str, float | int] = {
     "min_cells_per_type": 10,
     "min_counts_spot": 10,
     "min_counts_cell": 10,
-    "target_sum": 1e4,
+    "target_sum": DEFAULT_TARGET_SUM,
 }
 
 
-def counts_matrix(adata: ad.AnnData) -> sp.csr_matrix:
-    """Raw counts of ``adata`` (``layers['counts']`` when present, else ``X``) as CSR."""
-    X = adata.layers["counts"] if "counts" in adata.layers else adata.X
-    return sp.csr_matrix(X)
-
-
-def normalise(adata: ad.AnnData, *, target_sum: float = DEFAULTS["target_sum"]) -> None:
-    """Keep raw counts in ``layers['counts']`` and log-normalise ``X`` in place.
-
-    ``X = log1p(counts / total_counts * target_sum)``, with scanpy's ``normalize_total``
-    and ``log1p``; ``obs['total_counts']`` holds each observation's library size.
-    """
-    counts = counts_matrix(adata).astype(np.float32)
-    adata.layers["counts"] = counts
-    adata.X = counts.copy()
-    adata.obs["total_counts"] = np.asarray(counts.sum(axis=1)).ravel()
-    sc.pp.normalize_total(adata, target_sum=target_sum)
-    sc.pp.log1p(adata)
-    adata.uns.pop("log1p", None)
-
-
-def expressed_fraction(reference: ad.AnnData, genes: Iterable[str], *, groupby: str = "cell_type") -> pd.DataFrame:
+def expressed_fraction(
+    reference: ad.AnnData, genes: Iterable[str], *, groupby: str = Keys.obs.cell_type
+) -> pd.DataFrame:
     """Share of cells with a non-zero count, per cell type (rows) and gene (columns)."""
     genes = [g for g in genes if g in reference.var_names]
     counts = counts_matrix(reference[:, genes]) > 0
@@ -73,7 +56,7 @@ def select_lr_targets(
     lr_genes: Iterable[str],
     *,
     min_expr_frac: float = DEFAULTS["min_expr_frac"],
-    groupby: str = "cell_type",
+    groupby: str = Keys.obs.cell_type,
 ) -> list[str]:
     """LR genes the reference expresses: share of expressing cells ≥ ``min_expr_frac`` in ≥ 1 cell type.
 
@@ -166,19 +149,28 @@ def prepare(
         genes without any count in the spots or the cells.
     """
     ligands, receptors = (set(g) for g in lr_genes)
-    spatial_path = spatial.uns.get("commst_input", {}).get("path", "spatial data")
-    reference_path = reference.uns.get("commst_input", {}).get("path", "reference")
+    spatial_path = spatial.uns.get(Keys.uns.commst_input, {}).get("path", "spatial data")
+    reference_path = reference.uns.get(Keys.uns.commst_input, {}).get("path", "reference")
     n_spots, n_cells = spatial.n_obs, reference.n_obs
     spatial = _filter_low_counts(harmonise_genes(spatial, alias_map), min_counts_spot, "spots")
-    check_after_qc(spatial, spatial_path, n_before=n_spots, what="spots", minimum=MIN_SPOTS, qc_key="preprocess.min_counts_spot")
+    check_after_qc(
+        spatial, spatial_path, n_before=n_spots, what="spots", minimum=MIN_SPOTS, qc_key="preprocess.min_counts_spot"
+    )
     check_coordinates(spatial, spatial_path)
     reference = _filter_low_counts(harmonise_genes(reference, alias_map), min_counts_cell, "reference cells")
-    check_after_qc(reference, reference_path, n_before=n_cells, what="reference cells", minimum=2, qc_key="preprocess.min_counts_cell")
-    reference.obs["cell_type"] = reference.obs["cell_type"].astype(str).astype("category")
+    check_after_qc(
+        reference,
+        reference_path,
+        n_before=n_cells,
+        what="reference cells",
+        minimum=2,
+        qc_key="preprocess.min_counts_cell",
+    )
+    reference.obs[Keys.obs.cell_type] = reference.obs[Keys.obs.cell_type].astype(str).astype("category")
     check_cell_types(
         reference,
         reference_path,
-        "cell_type",
+        Keys.obs.cell_type,
         min_cells_per_type,
         note=f" after QC ({n_cells - reference.n_obs} cells with fewer than preprocess.min_counts_cell counts removed)",
     )
@@ -208,32 +200,33 @@ def prepare(
     _check_input_counts(reference, inputs, reference_path, "reference cells")
     reference = reference[:, [g for g in reference.var_names if g in set(shared) | target_set]].copy()
 
-    genes = {
-        "lr_targets": targets,
-        "ligands": [g for g in targets if g in ligands],
-        "receptors": [g for g in targets if g in receptors],
-        "input": inputs,
-        "shared": shared,
-        "harmonised_spatial": dict(spatial.uns.pop("commst_genes_harmonised")),
-        "harmonised_reference": dict(reference.uns.pop("commst_genes_harmonised")),
-    }
+    genes = GeneSets(
+        lr_targets=targets,
+        ligands=[g for g in targets if g in ligands],
+        receptors=[g for g in targets if g in receptors],
+        input=inputs,
+        shared=shared,
+        harmonised_spatial=dict(spatial.uns.pop(Keys.uns.genes_harmonised)),
+        harmonised_reference=dict(reference.uns.pop(Keys.uns.genes_harmonised)),
+    )
     for adata in (spatial, reference):
         normalise(adata, target_sum=target_sum)
         names = adata.var_names
-        adata.var["is_ligand"] = names.isin(list(ligands))
-        adata.var["is_receptor"] = names.isin(list(receptors))
-        adata.var["is_lr_target"] = names.isin(targets)
-        adata.var["is_input"] = names.isin(inputs)
-        adata.uns["commst"] = {"genes": genes}
-    spatial.var["in_reference"] = spatial.var_names.isin(reference.var_names)
-    reference.var["measured_in_spatial"] = reference.var_names.isin(spatial.var_names)
+        adata.var[Keys.var.is_ligand] = names.isin(list(ligands))
+        adata.var[Keys.var.is_receptor] = names.isin(list(receptors))
+        adata.var[Keys.var.is_lr_target] = names.isin(targets)
+        adata.var[Keys.var.is_input] = names.isin(inputs)
+        adata.uns[Keys.uns.commst] = {Keys.uns.target_sum: float(target_sum)}
+        set_gene_sets(adata, genes)
+    spatial.var[Keys.var.in_reference] = spatial.var_names.isin(reference.var_names)
+    reference.var[Keys.var.measured_in_spatial] = reference.var_names.isin(spatial.var_names)
     logger.info(
         "%d spots, %d reference cells in %d types; %d LR targets (%d measured in spatial), %d input genes",
         spatial.n_obs,
         reference.n_obs,
-        reference.obs["cell_type"].nunique(),
+        reference.obs[Keys.obs.cell_type].nunique(),
         len(targets),
-        int(reference.var.loc[targets, "measured_in_spatial"].sum()),
+        int(reference.var.loc[targets, Keys.var.measured_in_spatial].sum()),
         len(inputs),
     )
     return spatial, reference

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._constants import COMPLEX_SEP, entity_genes, subunits
 from ._genes import load_alias_map, ortholog_map
 from ._paths import CommstPriorsError, check_species, read_bundled
 
@@ -56,9 +57,7 @@ def _cellphonedb_v5() -> pd.DataFrame:
     gene = read_bundled("cellphonedb_v5_gene.tsv.gz", dtype=str, keep_default_na=False)
     uni2sym = gene.drop_duplicates("uniprot").set_index("uniprot")["hgnc_symbol"].to_dict()
     ucols = [c for c in cx.columns if c.startswith("uniprot")]
-    complexes = {
-        row["complex_name"]: [uni2sym.get(row[c], "") for c in ucols if row[c]] for _, row in cx.iterrows()
-    }
+    complexes = {row["complex_name"]: [uni2sym.get(row[c], "") for c in ucols if row[c]] for _, row in cx.iterrows()}
 
     def partner(x: str) -> str:
         if x in complexes:
@@ -84,9 +83,7 @@ def _translate(df: pd.DataFrame, source: str, target: str) -> pd.DataFrame:
     import liana as li
 
     n = len(df)
-    out = li.rs.translate_resource(
-        df, ortholog_map(source, target), columns=["ligand", "receptor"], one_to_many=1
-    )
+    out = li.rs.translate_resource(df, ortholog_map(source, target), columns=["ligand", "receptor"], one_to_many=1)
     log.info("orthologs %s -> %s: %d of %d interactions kept", source, target, len(out), n)
     return out
 
@@ -96,10 +93,10 @@ def _resolve_aliases(df: pd.DataFrame, species: str) -> tuple[pd.DataFrame, int]
     renamed: set[str] = set()
 
     def fix(complex_: str) -> str:
-        subs = complex_.split("_")
+        subs = complex_.split(COMPLEX_SEP)
         new = [amap.get(s, s) for s in subs]
         renamed.update(s for s, t in zip(subs, new) if s != t)
-        return "_".join(new)
+        return COMPLEX_SEP.join(new)
 
     df = df.copy()
     for col in ("ligand", "receptor"):
@@ -165,8 +162,7 @@ def _load(name: str, species: str, resolve_aliases: bool) -> pd.DataFrame:
         df = li.rs.select_resource(key)[["ligand", "receptor"]]
     else:
         raise CommstPriorsError(
-            f"LR resource {name!r} is unknown: choose one of {available_resources()} "
-            "(config key priors: lr_resource)"
+            f"LR resource {name!r} is unknown: choose one of {available_resources()} (config key priors: lr_resource)"
         )
     df = df.astype({"ligand": str, "receptor": str})
     if native != species:
@@ -175,9 +171,7 @@ def _load(name: str, species: str, resolve_aliases: bool) -> pd.DataFrame:
     if resolve_aliases:
         df, n_renamed = _resolve_aliases(df, species)
     df = df.drop_duplicates(["ligand", "receptor"]).reset_index(drop=True)
-    df.attrs.update(
-        {"resource": key, "species": species, "native_species": native, "n_aliases_renamed": n_renamed}
-    )
+    df.attrs.update({"resource": key, "species": species, "native_species": native, "n_aliases_renamed": n_renamed})
     log.info(
         "LR resource %s (%s): %d interactions, %d subunit symbols renamed from aliases",
         key,
@@ -238,12 +232,10 @@ def lr_genes(lr: pd.DataFrame) -> tuple[set[str], set[str]]:
     """
     missing = {"ligand", "receptor"} - set(lr.columns)
     if missing:
-        raise CommstPriorsError(
-            f"LR table lacks column(s) {sorted(missing)}: it needs 'ligand' and 'receptor'"
-        )
+        raise CommstPriorsError(f"LR table lacks column(s) {sorted(missing)}: it needs 'ligand' and 'receptor'")
 
     def split(col: str) -> set[str]:
-        return {s for x in lr[col].astype(str) for s in x.split("_") if s}
+        return entity_genes(lr[col].astype(str))
 
     return split("ligand"), split("receptor")
 
@@ -253,6 +245,6 @@ def complex_subunits(lr: pd.DataFrame) -> list[list[str]]:
     seen: dict[str, list[str]] = {}
     for col in ("ligand", "receptor"):
         for x in lr[col].astype(str):
-            if "_" in x and x not in seen:
-                seen[x] = [s for s in x.split("_") if s]
+            if COMPLEX_SEP in x and x not in seen:
+                seen[x] = subunits(x)
     return list(seen.values())

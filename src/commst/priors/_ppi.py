@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._genes import load_alias_map, ortholog_map
-from ._lr import complex_subunits
 from commst._utils import atomic_path
 
+from .._constants import subunits
+from ._genes import load_alias_map, ortholog_map
+from ._lr import complex_subunits
 from ._paths import CommstPriorsError, check_species, read_bundled
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,7 @@ def _harmonise(df: pd.DataFrame, species: str) -> pd.DataFrame:
     return df
 
 
-def read_string_official(
-    links: str | os.PathLike, info: str | os.PathLike, *, min_score: float = 0.7
-) -> pd.DataFrame:
+def read_string_official(links: str | os.PathLike, info: str | os.PathLike, *, min_score: float = 0.7) -> pd.DataFrame:
     """Read the official STRING ``protein.links`` and ``protein.info`` files into symbol edges.
 
     Parameters
@@ -205,9 +204,7 @@ def ppi_graph(
     genes = [str(g) for g in genes]
     index = {g: i for i, g in enumerate(genes)}
     if len(index) != len(genes):
-        raise CommstPriorsError(
-            "ppi_graph: the gene list has duplicates; pass unique symbols (var_names_make_unique)"
-        )
+        raise CommstPriorsError("ppi_graph: the gene list has duplicates; pass unique symbols (var_names_make_unique)")
     if path is not None:
         edges = read_table(path)
         edges = edges[edges["weight"] >= min_score]
@@ -217,7 +214,7 @@ def ppi_graph(
     if lr is not None:
         extra = [(a, b) for subs in complex_subunits(lr) for i, a in enumerate(subs) for b in subs[i + 1 :]]
         for lig, rec in zip(lr["ligand"].astype(str), lr["receptor"].astype(str)):
-            extra.extend((a, b) for a in lig.split("_") for b in rec.split("_"))
+            extra.extend((a, b) for a in subunits(lig) for b in subunits(rec))
         if extra:
             parts.append(pd.DataFrame(extra, columns=["gene_1", "gene_2"]).assign(weight=1.0))
     df = pd.concat(parts, ignore_index=True)

@@ -2,48 +2,48 @@
 
 Every method has the signature
 ``impute_<name>(spatial, reference, *, targets, input_genes, seed=0, **params) -> ImputationResult``
-and is reachable by name through :func:`get_method`.
+and is registered in :mod:`commst.tl.methods` (:data:`~commst.tl.methods.REGISTRY`), one
+module and one :class:`~commst.tl.methods.MethodMeta` entry per method; :func:`get_method`
+looks one up by name.
+
+Names are imported on first use (``commst.tl.impute_knn`` loads scikit-learn then), so that
+reading the registry, as the workflow does when it starts, loads no method and no library.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib import import_module
+from typing import Any
 
-from ._knn import impute_knn, shared_embedding
-from ._output import build_imputed
-from ._types import ImputationResult
-from ._uncertainty import UNCERTAINTY_UNIT, fill_missing, log_scale_sd
+from .methods import BASELINES, METHODS, REGISTRY, MethodMeta, get_meta, get_method
 
-#: Method name → "module:function" (imported on first use, so heavy dependencies such as
-#: torch, tangram or scvi-tools load only when that method runs). The one registry of
-#: imputation methods: the workflow and the benchmark both look methods up here.
-METHODS: dict[str, str] = {
-    "knn": "commst.tl._knn:impute_knn",
-    "commst": "commst.model:impute_commst",
-    "raw": "commst.benchmark.methods.raw:impute_raw",
-    "spage": "commst.benchmark.methods.spage:impute_spage",
-    "tangram": "commst.benchmark.methods.tangram:impute_tangram",
-    "gimvi": "commst.benchmark.methods.gimvi:impute_gimvi",
-    "hvg_ae": "commst.benchmark.methods.hvg_ae:impute_hvg_ae",
+_LAZY = {
+    "ImputationResult": "commst.tl._types",
+    "build_imputed": "commst.tl._output",
+    "impute_knn": "commst.tl.methods.knn",
+    "shared_embedding": "commst.tl.methods.knn",
+    "UNCERTAINTY_UNIT": "commst.tl._uncertainty",
+    "fill_missing": "commst.tl._uncertainty",
+    "log_scale_sd": "commst.tl._uncertainty",
 }
 
 
-def get_method(name: str) -> Callable[..., ImputationResult]:
-    """The imputation function registered as ``name``."""
-    try:
-        module, func = METHODS[name].split(":")
-    except KeyError:
-        raise ValueError(f"unknown imputation method {name!r}; choose one of {sorted(METHODS)}") from None
-    return getattr(import_module(module), func)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'commst.tl' has no attribute {name!r}")
 
 
 __all__ = [
+    "BASELINES",
     "METHODS",
-    "UNCERTAINTY_UNIT",
+    "REGISTRY",
     "ImputationResult",
+    "MethodMeta",
+    "UNCERTAINTY_UNIT",
     "build_imputed",
     "fill_missing",
+    "get_meta",
     "get_method",
     "impute_knn",
     "log_scale_sd",

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._constants import Keys
 from .._utils import package_versions
-from ..pp import counts_matrix
+from ..pp import get_gene_sets, library_size, lognorm, target_sum_of
 from ._types import ImputationResult
 from ._uncertainty import UNCERTAINTY_UNIT, log_scale_sd
 
@@ -23,7 +24,7 @@ def build_imputed(
     method: str,
     params: dict[str, Any] | None = None,
     resources: dict[str, Any] | None = None,
-    target_sum: float = 1e4,
+    target_sum: float | None = None,
 ) -> ad.AnnData:
     """Assemble the imputed spots × LR-targets AnnData.
 
@@ -41,7 +42,8 @@ def build_imputed(
     resources
         Resources used (LR database name, prior files and checksums), recorded as JSON.
     target_sum
-        Library size of the log-normalisation (as in preprocess).
+        Library size of the log-normalisation (default: the one preprocess used,
+        :func:`commst.pp.target_sum_of`).
 
     Returns
     -------
@@ -58,16 +60,17 @@ def build_imputed(
     :func:`fill_missing` supplied it, or ``"none"``) and ``uncertainty_unit``.
     """
     targets = result.targets
-    library = np.asarray(counts_matrix(spatial).sum(axis=1)).ravel().astype(np.float64)
-    scale = np.divide(target_sum, library, out=np.zeros_like(library), where=library > 0)
-    X = np.log1p(result.counts * scale[:, None]).astype(np.float32)
+    if target_sum is None:
+        target_sum = target_sum_of(spatial)
+    library = library_size(spatial)
+    X = lognorm(result.counts, library, target_sum=target_sum).astype(np.float32)
 
-    genes = spatial.uns["commst"]["genes"]
+    genes = get_gene_sets(spatial)
     var = pd.DataFrame(index=pd.Index(targets, name=None))
-    var["is_ligand"] = var.index.isin(list(genes["ligands"]))
-    var["is_receptor"] = var.index.isin(list(genes["receptors"]))
+    var[Keys.var.is_ligand] = var.index.isin(genes.ligands)
+    var[Keys.var.is_receptor] = var.index.isin(genes.receptors)
     measured = var.index.isin(spatial.var_names)
-    var["measured_in_spatial"] = measured
+    var[Keys.var.measured_in_spatial] = measured
 
     observed = np.zeros_like(X)
     if measured.any():
@@ -76,24 +79,28 @@ def build_imputed(
         observed[:, cols] = sub.toarray() if sp.issparse(sub) else np.asarray(sub)
 
     out = ad.AnnData(X=X, obs=spatial.obs.copy(), var=var, obsm={k: v.copy() for k, v in spatial.obsm.items()})
-    out.layers["imputed_counts"] = result.counts.astype(np.float32)
-    out.layers["observed"] = observed.astype(np.float32)
+    out.layers[Keys.layers.imputed_counts] = result.counts.astype(np.float32)
+    out.layers[Keys.layers.observed] = observed.astype(np.float32)
     if result.uncertainty is not None:
-        out.layers["uncertainty"] = log_scale_sd(result.counts, result.uncertainty, library, target_sum=target_sum)
+        out.layers[Keys.layers.uncertainty] = log_scale_sd(
+            result.counts, result.uncertainty, library, target_sum=target_sum
+        )
     if result.guard is not None:
-        out.layers["guarded"] = np.asarray(result.guard, dtype=np.uint8)
+        out.layers[Keys.layers.guarded] = np.asarray(result.guard, dtype=np.uint8)
     if result.labels is not None:
-        out.obs["matched_cell_type"] = pd.Categorical(result.labels.reindex(out.obs_names).astype(str))
-    if "spatial" in spatial.uns:
-        out.uns["spatial"] = spatial.uns["spatial"]
-    out.uns["commst"] = {
+        out.obs[Keys.obs.matched_cell_type] = pd.Categorical(result.labels.reindex(out.obs_names).astype(str))
+    if Keys.uns.spatial in spatial.uns:
+        out.uns[Keys.uns.spatial] = spatial.uns[Keys.uns.spatial]
+    out.uns[Keys.uns.commst] = {
         "method": method,
         "config": json.dumps(params or {}, sort_keys=True, default=str),
         "method_info": json.dumps(result.extra, sort_keys=True, default=str),
         "versions": package_versions(),
         "resources": json.dumps(resources or {}, sort_keys=True, default=str),
-        "n_input_genes": len(genes["input"]),
-        "uncertainty_source": result.extra.get("uncertainty_source", "method") if result.uncertainty is not None else "none",
+        "n_input_genes": len(genes.input),
+        "uncertainty_source": result.extra.get("uncertainty_source", "method")
+        if result.uncertainty is not None
+        else "none",
         "uncertainty_unit": UNCERTAINTY_UNIT,
         "labels_source": result.extra.get("labels_source", "method") if result.labels is not None else "none",
     }

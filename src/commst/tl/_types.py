@@ -47,9 +47,7 @@ class ImputationResult:
         self.counts = np.asarray(self.counts, dtype=np.float32)
         self.targets = [str(g) for g in self.targets]
         if self.counts.ndim != 2 or self.counts.shape[1] != len(self.targets):
-            raise ValueError(
-                f"counts has shape {self.counts.shape} but {len(self.targets)} targets were named"
-            )
+            raise ValueError(f"counts has shape {self.counts.shape} but {len(self.targets)} targets were named")
         if not np.isfinite(self.counts).all():
             raise ValueError("imputed counts contain NaN or inf")
         if (self.counts < 0).any():

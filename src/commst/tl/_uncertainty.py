@@ -23,7 +23,7 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
-from ._knn import impute_knn
+from ..pp import DEFAULT_TARGET_SUM
 from ._types import ImputationResult
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ UNCERTAINTY_UNIT = "sd of X = log1p(imputed_counts / library size * target_sum) 
 
 
 def log_scale_sd(
-    counts: np.ndarray, sd: np.ndarray, library: np.ndarray, *, target_sum: float = 1e4
+    counts: np.ndarray, sd: np.ndarray, library: np.ndarray, *, target_sum: float = DEFAULT_TARGET_SUM
 ) -> np.ndarray:
     """Standard deviation of ``log1p(counts / library × target_sum)`` from that of ``counts``.
 
@@ -99,10 +99,15 @@ def fill_missing(
     }
     if result.uncertainty is not None and result.labels is not None:
         return dataclasses.replace(result, extra={**result.extra, **sources})
-    knn = impute_knn(spatial, reference, targets=result.targets, input_genes=list(input_genes), seed=seed,
-                     **(knn_params or {}))
-    logger.info("%s from the kNN neighbours (the method gives none)",
-                " and ".join(k.split("_")[0] for k, v in sources.items() if v == "knn"))
+    from .methods.knn import impute_knn
+
+    knn = impute_knn(
+        spatial, reference, targets=result.targets, input_genes=list(input_genes), seed=seed, **(knn_params or {})
+    )
+    logger.info(
+        "%s from the kNN neighbours (the method gives none)",
+        " and ".join(k.split("_")[0] for k, v in sources.items() if v == "knn"),
+    )
     return dataclasses.replace(
         result,
         uncertainty=result.uncertainty if result.uncertainty is not None else knn.uncertainty,
