@@ -459,6 +459,6 @@ def test_model_follows_the_prepared_target_sum(tmp_path):
         loaded = TrainedCommST.load(tmp_path / "m.pt")
         assert loaded.target_sum == target_sum
         results[target_sum] = impute_commst(s, r, model=loaded, **genes_kw)
-    assert results[1e6].extra["uncertainty_scale"] == "log1p(counts / input-library * 1e+06)"
+    assert results[1e6].extra["uncertainty_scale"] == "counts (delta method from log1p(counts / input-library * 1e+06))"
     # another scale of the decoder's targets is another model: not the same bytes
     assert not np.array_equal(results[1e4].counts, results[1e6].counts)
