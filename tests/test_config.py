@@ -57,6 +57,15 @@ def test_schema_model_defaults_equal_commst_config():
     CommSTConfig.from_dict(config["model"])  # the filled-in section is a valid model config
 
 
+def test_the_python_api_defaults_equal_the_workflow_defaults():
+    """`commst.tl.impute`'s method and LR resource are the workflow's defaults."""
+    from commst.tl._impute import DEFAULT_LR_RESOURCE, DEFAULT_METHOD
+
+    config = {"samples": "x"}
+    validate(config, str(CONFIG_SCHEMA), set_default=True)
+    assert (config["impute"]["method"], config["lr_resource"]["name"]) == (DEFAULT_METHOD, DEFAULT_LR_RESOURCE)
+
+
 def test_schema_methods_equal_the_registry():
     """`impute: method:` lists the registered methods in registry order, and each method's
     section carries its registry entry's defaults (commst's section is model:, checked above)."""

@@ -4,7 +4,8 @@ Every method has the signature
 ``impute_<name>(spatial, reference, *, targets, input_genes, seed=0, **params) -> ImputationResult``
 and is registered in :mod:`commst.tl.methods` (:data:`~commst.tl.methods.REGISTRY`), one
 module and one :class:`~commst.tl.methods.MethodMeta` entry per method; :func:`get_method`
-looks one up by name.
+looks one up by name. :func:`impute` runs the whole chain (validation, preprocessing, the method,
+the output) on two AnnData objects in one call.
 
 Names are imported on first use (``commst.tl.impute_knn`` loads scikit-learn then), so that
 reading the registry, as the workflow does when it starts, loads no method and no library.
@@ -20,6 +21,8 @@ from .methods import BASELINES, METHODS, REGISTRY, MethodMeta, get_meta, get_met
 _LAZY = {
     "ImputationResult": "commst.tl._types",
     "build_imputed": "commst.tl._output",
+    "impute": "commst.tl._impute",
+    "DEFAULT_METHOD": "commst.tl._impute",
     "impute_knn": "commst.tl.methods.knn",
     "shared_embedding": "commst.tl.methods.knn",
     "UNCERTAINTY_UNIT": "commst.tl._uncertainty",
@@ -36,6 +39,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BASELINES",
+    "DEFAULT_METHOD",
     "METHODS",
     "REGISTRY",
     "ImputationResult",
@@ -45,6 +49,7 @@ __all__ = [
     "fill_missing",
     "get_meta",
     "get_method",
+    "impute",
     "impute_knn",
     "log_scale_sd",
     "shared_embedding",
