@@ -282,3 +282,23 @@ def test_a_new_method_is_one_file_and_one_registry_line(workflow_run, tmp_path):
     assert "matched_cell_type" in imputed.obs and (imputed.layers["uncertainty"] > 0).any()
     assert (bivariate["null"] == "uncertainty_labels").all() and bivariate["qvalue"].notna().all()
     assert not pd.read_csv(work / "results/mini/ccc/rank_aggregate.tsv", sep="\t").empty
+
+
+def test_report_shows_every_figure_in_a_browser(workflow_run, tmp_path):
+    """The report opened in headless Chromium: every category, every result's eye button, no
+    JavaScript error, and each figure result displays its own picture."""
+    from browser import view_report
+
+    work, _, _ = workflow_run
+    view = view_report(work / "report.html", screenshots=tmp_path)
+    assert not view.errors, view.errors
+    assert {"Imputed LR genes", "Communication", "Warnings"} <= set(view.categories)
+    listed = [path for subs in view.categories.values() for paths in subs.values() for path in paths]
+    assert sorted(listed) == sorted(view.mime_types)  # every result sits in a category
+    for (category, subcategory), shown in view.shown.items():
+        paths = view.categories[category][subcategory]
+        assert len(shown) == len(paths), (category, subcategory)
+        images = [p for p in paths if view.mime_types[p].startswith("image/")]
+        pictures = {fingerprint for fingerprint, width in shown if width > 200}
+        assert len(pictures) == len(images), (category, subcategory, images)
+    assert len(list(tmp_path.glob("*.png"))) == len(listed)
