@@ -49,7 +49,9 @@ def build_imputed(
     AnnData with spatial ``obs``/``obsm``; ``X`` = ``log1p(imputed_counts / library_size *
     target_sum)`` (dense float32); ``layers['imputed_counts']``; ``layers['observed']`` =
     the spatial data's log-normalised value where it measured the gene, else 0;
-    ``layers['uncertainty']`` and ``layers['guarded']`` when the method gives them;
+    ``layers['uncertainty']`` (the SD of ``X`` from the result's count-scale SD, delta method)
+    and ``layers['guarded']`` when the method gives them, and the result's own ``layers``
+    (commst: ``expected_lognorm``, ``lo``, ``hi``, ``p_zero``) and ``var`` (``reliability``);
     ``obs['matched_cell_type']`` (a label: the dominant cell type of the matched reference
     cells, not a deconvolution); ``var`` flags ``is_ligand``, ``is_receptor``,
     ``measured_in_spatial``; ``uns['commst']`` with ``method``, ``config``, ``versions``,
@@ -58,7 +60,8 @@ def build_imputed(
     targets = result.targets
     if target_sum is None:
         target_sum = target_sum_of(spatial)
-    X = lognorm(result.counts, library_size(spatial), target_sum=target_sum).astype(np.float32)
+    library = library_size(spatial)
+    X = lognorm(result.counts, library, target_sum=target_sum).astype(np.float32)
 
     genes = get_gene_sets(spatial)
     var = pd.DataFrame(index=pd.Index(targets, name=None))
@@ -76,10 +79,16 @@ def build_imputed(
     out = ad.AnnData(X=X, obs=spatial.obs.copy(), var=var, obsm={k: v.copy() for k, v in spatial.obsm.items()})
     out.layers[Keys.layers.imputed_counts] = result.counts.astype(np.float32)
     out.layers[Keys.layers.observed] = observed.astype(np.float32)
-    if result.uncertainty is not None:
-        out.layers[Keys.layers.uncertainty] = np.asarray(result.uncertainty, dtype=np.float32)
+    if result.uncertainty is not None:  # SD of X by the delta method (issue 17's convention)
+        scale = np.divide(target_sum, library, out=np.zeros(library.shape), where=library > 0)[:, None]
+        sd_x = np.asarray(result.uncertainty, np.float64) * scale / (1.0 + result.counts * scale)
+        out.layers[Keys.layers.uncertainty] = sd_x.astype(np.float32)
     if result.guard is not None:
         out.layers[Keys.layers.guarded] = np.asarray(result.guard, dtype=np.uint8)
+    for name, layer in result.layers.items():
+        out.layers[name] = np.asarray(layer, dtype=np.float32)
+    for name, values in result.var.items():
+        out.var[name] = np.asarray(values, dtype=np.float64)
     if result.labels is not None:
         out.obs[Keys.obs.matched_cell_type] = pd.Categorical(result.labels.reindex(out.obs_names).astype(str))
     if Keys.uns.spatial in spatial.uns:

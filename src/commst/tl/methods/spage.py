@@ -79,7 +79,7 @@ def principal_vectors(
     return s_pv, t_pv, s_pv @ t_pv.T
 
 
-def _neighbour_weights(dist: np.ndarray) -> np.ndarray:
+def neighbour_weights(dist: np.ndarray) -> np.ndarray:
     """SpaGE weights of ``k`` neighbours per spot (rows sum to 1)."""
     close = dist < 1
     d = np.where(close, dist, 0.0)
@@ -147,7 +147,7 @@ def impute_spage(
 
     nn = NearestNeighbors(n_neighbors=k, metric="cosine").fit(ref_t)
     dist, idx = nn.kneighbors(sp_t)
-    w = _neighbour_weights(dist)
+    w = neighbour_weights(dist)
 
     ref_log = log_shares(reference, targets, input_genes)
     # weighted mean over the k neighbours as a sparse spots x cells product: no spots x k x
