@@ -37,11 +37,6 @@ def main(snakemake):
         params=settings["params"],
         extra_methods=settings["extra_methods"],
         model=settings["model"],
-        species=snakemake.params.species,
-        lr=lr,
-        ppi_path=snakemake.input.get("ppi"),
-        ligand_target_path=snakemake.input.get("ligand_target"),
-        threads=snakemake.threads,
     )
     spec.name = method
     scenario = snakemake.params.scenario

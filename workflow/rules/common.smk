@@ -72,21 +72,6 @@ for _key in sorted(config):
     config[_key] = canonical(config.pop(_key))
 
 
-def check_config_relations(config):
-    """What the schema cannot say: relations between keys (single ranges are in the schema)."""
-    model = config["model"]
-    if model["pretrain_epochs"] >= model["epochs"]:
-        raise WorkflowError(
-            f"config {', '.join(map(str, workflow.configfiles)) or '(command line)'}: "
-            f"model.pretrain_epochs ({model['pretrain_epochs']}) must be smaller than model.epochs "
-            f"({model['epochs']}), or the model never trains on the spots.\n"
-            "Fix: lower model.pretrain_epochs or raise model.epochs."
-        )
-
-
-check_config_relations(config)
-
-
 def _sheet_error(sheet_path, problem, fix):
     return WorkflowError(f"sample sheet {sheet_path}: {problem}.\nFix: {fix}.")
 
@@ -226,9 +211,12 @@ def get_preprocess_inputs(wildcards):
     return inputs
 
 
-def is_trained(name):
-    """A registered method trained from the `model:` settings with the priors (commst)."""
-    return name in REGISTRY and REGISTRY[name].trained
+def method_section(name):
+    """Settings of a registered method kept outside `impute:` (commst's `model:`), else {}."""
+    meta = REGISTRY.get(name)
+    if meta is None or meta.config_section.startswith("impute."):
+        return {}
+    return config_section(meta.config_section)
 
 
 def method_env(name):
@@ -254,14 +242,13 @@ def get_final_output():
     for sample in samples.index:
         outputs += [
             f"results/{sample}/imputed.h5ad",
+            f"results/{sample}/quality.tsv",
             f"results/{sample}/ccc/bivariate.tsv",
             f"results/{sample}/ccc/rank_aggregate.tsv",
             f"results/{sample}/ccc/reference_rank_aggregate.tsv",
             f"results/{sample}/report/spatial_lr_genes.png",
             f"results/{sample}/report/top_interactions.png",
         ]
-        if impute_method().trained:
-            outputs.append(f"results/{sample}/model/training_curve.png")
     return outputs
 
 
@@ -271,8 +258,6 @@ def get_impute_inputs(wildcards):
         "reference": f"results/{wildcards.sample}/prepared/reference.h5ad",
         "lr": get_lr_resource(wildcards),
     }
-    if impute_method().trained:
-        inputs["model"] = f"results/{wildcards.sample}/model/commst.pt"
     return inputs
 
 
@@ -281,20 +266,9 @@ def impute_env():
     return f"../../envs/{impute_method().env}.yaml"
 
 
-#: torch CPU threads of rules train and impute (method commst) when model.num_threads is null.
-#: Fixed rather than the job's share of --cores: the thread count changes float rounding in
-#: training, so a fixed count gives the same bytes whatever --cores is.
-TORCH_THREADS = 2
-
-
-def torch_threads():
-    return config["model"]["num_threads"] or TORCH_THREADS
-
-
 def impute_params():
-    """The method's own settings (a trained method's come with its model file)."""
-    meta = impute_method()
-    return {} if meta.trained else config_section(meta.config_section)
+    """The method's own settings (its config section)."""
+    return config_section(impute_method().config_section)
 
 
 def impute_provenance():

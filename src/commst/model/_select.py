@@ -247,8 +247,9 @@ def select_on_masked_genes(
     n_t = ref_t.shape[1]
     if len(target_log) > 1:
         pairs = [pcc(target_log[i], target_log[j]) for i in range(len(target_log)) for j in range(i + 1, len(target_log))]
-        with np.errstate(invalid="ignore"):
-            reliability = np.nanmean(np.vstack(pairs), axis=0) if n_t else np.zeros(0)
+        stacked = np.vstack(pairs)
+        ok = np.isfinite(stacked)
+        reliability = np.where(ok.any(0), np.where(ok, stacked, 0).sum(0) / np.maximum(ok.sum(0), 1), np.nan)
     else:
         reliability = np.full(n_t, np.nan)
     return Selection(tab, chosen, dispersion, reliability, pd.concat(quality, ignore_index=True), time.perf_counter() - t0)

@@ -124,8 +124,6 @@ class MethodMeta:
         How to put it on a GPU (``None``: CPU only).
     memory
         Its impute job's memory model.
-    trained
-        A model is fitted by rule ``train`` first and passed to the function as ``model=``.
     baseline
         A peer or a simpler method that CommST is compared with.
     neighbours
@@ -142,7 +140,6 @@ class MethodMeta:
     config_section: str = ""
     device: DeviceParam | None = None
     memory: MemoryModel | None = None
-    trained: bool = False
     baseline: bool = True
     neighbours: str | None = None
     reference: str = ""
