@@ -308,12 +308,14 @@ def test_plot_scale_marks_failures(tmp_path):
 
 
 def test_device_params():
-    assert device_params("commst", "cuda") == {"device": "cuda"}
+    assert device_params("commst", "cpu") == {}
     assert device_params("gimvi", "cpu") == {"accelerator": "cpu"}
     assert device_params("tangram", "cuda") == {"device": "cuda:0"}
     assert device_params("knn", "cpu") == {}
     with pytest.raises(ValueError, match="no GPU implementation"):
         device_params("knn", "cuda")
+    with pytest.raises(ValueError, match="no GPU implementation"):
+        device_params("commst", "cuda")  # numpy only
 
 
 def test_scale_job_runs_a_method_in_a_measured_child(prepared, tmp_path, monkeypatch):
@@ -412,8 +414,8 @@ def test_snakemake_scale_on_two_small_sizes(tmp_path):
         "sizes": [200, 400],
         "methods": ["knn", "commst", "broken"],
         "extra_methods": {"broken": "test_benchmark_scale:impute_broken"},
-        # short training; the PPI prior on, the ligand-target one off (its artefact takes 15 s to build)
-        "params": {"commst": {"epochs": 2, "pretrain_epochs": 1, "min_steps_per_epoch": 5, "w_nichenet": 0.0}},
+        # two masked rounds instead of three (the model: section's other settings)
+        "params": {"commst": {"mask_rounds": 2}},
         "memory_limit_mb": 4000,
         "time_limit_s": 120,
     }
@@ -448,7 +450,6 @@ def test_snakemake_scale_on_two_small_sizes(tmp_path):
     fit = pd.read_csv(work / "results/scale/scale_fit.tsv", sep="\t").set_index("method")
     assert fit.loc["knn", "n_sizes"] == 2 and np.isfinite(fit.loc["knn", "time_exponent"])
     assert (work / "results/scale/scale.png").stat().st_size > 20_000
-    # CommST ran with its PPI prior (w_nichenet 0 leaves the ligand-target prior out)
+    # CommST ran with the model: section plus scale.params
     run = json.loads((work / "results/scale/runs/400/commst_cpu.json").read_text())
-    assert run["params"]["w_ppi"] > 0 and run["params"]["epochs"] == 2 and run["params"]["device"] == "cpu"
-    assert "PPI term" in (work / "logs/scale/400/commst_cpu.method.log").read_text()
+    assert run["params"]["mask_rounds"] == 2 and run["params"]["thin"] is True

@@ -93,4 +93,3 @@ def subunits(entity: object) -> list[str]:
 def entity_genes(entities: Iterable[object]) -> set[str]:
     """Every subunit gene of a column of LR entries (ligands or receptors)."""
     return {g for entity in entities for g in subunits(entity)}
-

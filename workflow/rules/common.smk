@@ -72,6 +72,23 @@ for _key in sorted(config):
     config[_key] = canonical(config.pop(_key))
 
 
+def check_config_relations(config):
+    """What the schema cannot say: relations between keys (the model's default on its grid)."""
+    from commst.model import CommSTConfig
+
+    try:
+        CommSTConfig.from_dict(config["model"])
+    except ValueError as err:
+        raise WorkflowError(
+            f"config {', '.join(map(str, workflow.configfiles)) or '(command line)'}: model: {err}.\n"
+            "Fix: make model.default one of the settings model.alphas x betas x k_withins "
+            "(add its values to model.alphas, betas or k_withins)."
+        )
+
+
+check_config_relations(config)
+
+
 def _sheet_error(sheet_path, problem, fix):
     return WorkflowError(f"sample sheet {sheet_path}: {problem}.\nFix: {fix}.")
 

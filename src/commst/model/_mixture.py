@@ -71,7 +71,9 @@ class MatchedCells:
                 if cells.size == 0:
                     self._index.append(None)
                     continue
-                nn = NearestNeighbors(n_neighbors=int(min(self.k_within, cells.size)), metric="cosine", algorithm="brute")
+                nn = NearestNeighbors(
+                    n_neighbors=int(min(self.k_within, cells.size)), metric="cosine", algorithm="brute"
+                )
                 self._index.append(nn.fit(self.space.cells[cells]))
         else:
             k = int(min(self.k_global, self.codes.size))
@@ -92,7 +94,7 @@ class MatchedCells:
                 cols.append(self._members[t][idx].ravel())
         else:
             idx = self._global.kneighbors(query, return_distance=False)
-            rows.append((np.repeat(np.arange(n), idx.shape[1]) * T + self.codes[idx].ravel()))
+            rows.append(np.repeat(np.arange(n), idx.shape[1]) * T + self.codes[idx].ravel())
             cols.append(idx.ravel())
         r, c = np.concatenate(rows), np.concatenate(cols)
         return sp.csr_matrix((np.ones(r.size, np.float32), (r, c)), shape=(n * T, self.codes.size))
@@ -231,8 +233,19 @@ def fit_mixture(
         ml = em_weights(yy, prof[:, :, :n_in], present, n_iter=n_iter, gene_weights=gene_weights)
         out = {}
         for a in alphas:
-            pi = ml if a == 0 or prior is None else em_weights(
-                yy, prof[:, :, :n_in], present, n_iter=n_iter_map, alpha=a, prior=prior, init=ml, gene_weights=gene_weights
+            pi = (
+                ml
+                if a == 0 or prior is None
+                else em_weights(
+                    yy,
+                    prof[:, :, :n_in],
+                    present,
+                    n_iter=n_iter_map,
+                    alpha=a,
+                    prior=prior,
+                    init=ml,
+                    gene_weights=gene_weights,
+                )
             )
             out[a] = (np.einsum("st,stg->sg", pi.astype(np.float32), prof[:, :, n_in:]), pi.argmax(1))
         return ml, out

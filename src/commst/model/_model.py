@@ -23,9 +23,7 @@ from ._weights import lr_gene_weights
 logger = logging.getLogger(__name__)
 
 
-def _knn_baseline(
-    spatial: ad.AnnData, reference: ad.AnnData, input_genes: list[str], seed: int
-) -> Baseline:
+def _knn_baseline(spatial: ad.AnnData, reference: ad.AnnData, input_genes: list[str], seed: int) -> Baseline:
     """The ``knn`` method on the same masked genes (the quality table's reference)."""
     from ..tl.methods import get_meta
 

@@ -140,7 +140,9 @@ class Selection:
     seconds: float
 
 
-def choose(table: pd.DataFrame, scale: str, cfg: CommSTConfig, allowed: Callable[[Setting], bool] | None = None) -> Setting:
+def choose(
+    table: pd.DataFrame, scale: str, cfg: CommSTConfig, allowed: Callable[[Setting], bool] | None = None
+) -> Setting:
     """The setting for ``scale``: the default unless another (``allowed``) beats it by more than ``select_delta``."""
     sub = table[table["scale"] == scale].set_index(["alpha", "beta", "k_within"])["median_pcc"]
     if allowed is not None:
@@ -246,10 +248,14 @@ def select_on_masked_genes(
     dispersion = Dispersion.fit(np.hstack(y_all), np.hstack(mu_all), seed=seed)
     n_t = ref_t.shape[1]
     if len(target_log) > 1:
-        pairs = [pcc(target_log[i], target_log[j]) for i in range(len(target_log)) for j in range(i + 1, len(target_log))]
+        pairs = [
+            pcc(target_log[i], target_log[j]) for i in range(len(target_log)) for j in range(i + 1, len(target_log))
+        ]
         stacked = np.vstack(pairs)
         ok = np.isfinite(stacked)
         reliability = np.where(ok.any(0), np.where(ok, stacked, 0).sum(0) / np.maximum(ok.sum(0), 1), np.nan)
     else:
         reliability = np.full(n_t, np.nan)
-    return Selection(tab, chosen, dispersion, reliability, pd.concat(quality, ignore_index=True), time.perf_counter() - t0)
+    return Selection(
+        tab, chosen, dispersion, reliability, pd.concat(quality, ignore_index=True), time.perf_counter() - t0
+    )

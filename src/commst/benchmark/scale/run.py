@@ -15,7 +15,6 @@ from typing import Any
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import psutil
 
 from commst.benchmark.scale.meter import high_water_mark, measure
