@@ -78,7 +78,8 @@ class Dispersion:
     """Predictive spread, fitted on masked input genes.
 
     NB size ``theta`` within a gene, and a log-normal gene-level capture ratio (what the spots
-    measured vs the prediction) ``log r ~ N(log_r_mean, log_r_sd²)``.
+    measured vs the prediction) ``log r ~ N(log_r_mean, log_r_sd²)``: median and MAD-based SD
+    of the masked genes' log ratios (less their Poisson noise).
     """
 
     theta: float
@@ -90,14 +91,17 @@ class Dispersion:
         """Fit on spots × masked genes counts ``y`` and their predictions ``mu``."""
         r = (y.sum(0) + 0.5) / (mu.sum(0) + 0.5)
         lr = np.log(r)
-        sd = float(np.sqrt(max(np.var(lr) - np.mean(1.0 / (y.sum(0) + 0.5)), 1e-4)))
+        # robust spread (MAD): one gene the reference barely detects must not blow the mixture up
+        center = float(np.median(lr))
+        mad_sd = 1.4826 * float(np.median(np.abs(lr - center)))
+        sd = float(np.sqrt(max(mad_sd**2 - np.median(1.0 / (y.sum(0) + 0.5)), 1e-4)))
         yy, mm = y.ravel(), np.maximum((mu * r[None, :]).ravel(), 1e-9)
         if yy.size > max_values:
             pick = np.random.default_rng(seed).choice(yy.size, max_values, replace=False)
             yy, mm = yy[pick], mm[pick]
         grid = np.geomspace(0.05, 200, 25)
         nll = [-np.mean(nb_logpmf(yy, mm, t)) for t in grid]
-        return cls(float(grid[int(np.argmin(nll))]), float(np.median(lr)), sd)
+        return cls(float(grid[int(np.argmin(nll))]), center, sd)
 
     def moments(self, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and size of the NB moment-matched to NB(mu r, theta) mixed over the log-normal r."""
