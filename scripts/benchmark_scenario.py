@@ -50,6 +50,7 @@ def main(snakemake):
             lr_genes=sorted(ligands | receptors),
             n_folds=options["n_folds"],
             seed=seed,
+            n_splits=options["splits"],
             genes=options["genes"],
         )
         write_table(table, snakemake.output[0], sep="\t", index=False)

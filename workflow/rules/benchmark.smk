@@ -164,6 +164,7 @@ rule benchmark_aggregate:
         thinning="results/benchmark/{bsample}/thinning.tsv",
         ccc="results/benchmark/{bsample}/ccc_recovery.tsv",
         summary="results/benchmark/{bsample}/summary.tsv",
+        paired_ci="results/benchmark/{bsample}/paired_ci.tsv",
     log:
         "logs/benchmark/{bsample}/aggregate.log",
     benchmark:

@@ -27,7 +27,7 @@ from commst._constants import subunits
 from commst.benchmark.ccc_recovery import bivariate_recovery, celltype_recovery
 from commst.benchmark.ccc_truth import liana_tables, lognorm_adata, pair_keys
 from commst.benchmark.data import thin_counts
-from commst.benchmark.heldout import run_heldout
+from commst.benchmark.heldout import SCALE_METRICS, run_heldout
 from commst.benchmark.metrics import GENE_METRICS
 from commst.benchmark.spec import MethodSpec
 from commst.benchmark.thinning import run_thinning
@@ -38,10 +38,12 @@ logger = logging.getLogger(__name__)
 GENE_METRIC_COLUMNS: tuple[str, ...] = (
     "method",
     "scenario",
+    "split",
     "fold",
     "gene",
     "is_lr",
     *GENE_METRICS,
+    *SCALE_METRICS,
     "status",
     "error",
     "runtime_s",
@@ -92,7 +94,7 @@ def _fill_failed(table: pd.DataFrame, message: str) -> pd.DataFrame:
 
 
 def _all_failed(genes: Sequence[str], lr: set[str], message: str, **columns: Any) -> pd.DataFrame:
-    tab = pd.DataFrame({"gene": list(genes), **{m: np.nan for m in GENE_METRICS}})
+    tab = pd.DataFrame({"gene": list(genes), **{m: np.nan for m in (*GENE_METRICS, *SCALE_METRICS)}})
     tab["is_lr"] = tab["gene"].isin(lr)
     tab["status"], tab["error"], tab["runtime_s"] = "failed", message, np.nan
     for key, value in columns.items():
@@ -127,6 +129,7 @@ def heldout_job(
     lr_genes: Sequence[str],
     n_folds: int = 10,
     seed: int = 0,
+    n_splits: int = 1,
     genes: str = "all",
 ) -> pd.DataFrame:
     """Held-out-gene scenario of one method on one sample (rows of ``gene_metrics.tsv``).
@@ -140,7 +143,9 @@ def heldout_job(
     lr_genes
         Genes of the LR database (flag ``is_lr``; spread over the folds).
     n_folds, seed
-        Folds of the shared genes and the seed of split and method.
+        Folds of the shared genes and the seed of the method (and of the first split).
+    n_splits
+        Fold splits (seeds ``seed, seed + 1, ...``; column ``split``).
     genes
         ``"all"``: score every shared gene; ``"lr"``: only LR genes (faster, same inputs).
 
@@ -160,12 +165,13 @@ def heldout_job(
             lr_genes=sorted(lr),
             n_folds=n_folds,
             seed=seed,
+            split_seeds=[seed + i for i in range(int(n_splits))],
             genes_to_score=score,
             method_params=params,
             on_error="record",
             verbose=False,
         ),
-        lambda message: _all_failed(score if score is not None else shared, lr, message, fold=-1),
+        lambda message: _all_failed(score if score is not None else shared, lr, message, fold=-1, split=seed),
         "held-out",
     )
     tab["scenario"] = "heldout"

@@ -18,5 +18,6 @@ from __future__ import annotations
 
 from ._config import CommSTConfig
 from ._model import impute_commst, quality_table
+from ._predictive import expected_lognorm
 
-__all__ = ["CommSTConfig", "impute_commst", "quality_table"]
+__all__ = ["CommSTConfig", "expected_lognorm", "impute_commst", "quality_table"]

@@ -38,3 +38,51 @@ def lr_gene_weights(
     if not mean > 0:
         return np.ones(x.shape[1])
     return np.clip(r2 / mean, floor, cap)
+
+
+def _mean_one(w: np.ndarray) -> np.ndarray:
+    mean = float(w.mean()) if w.size else 0.0
+    return w / mean if mean > 0 else np.ones_like(w)
+
+
+def ppi_gene_weights(graph: sp.spmatrix, n_input: int, *, strength: float = 1.0) -> np.ndarray:
+    """Input-gene weights from PPI proximity to the LR targets.
+
+    ``graph`` is the symmetric PPI graph over ``inputs + targets`` (that order; built without
+    ligand–receptor edges, :func:`commst.priors.ppi_graph` with ``lr=None``). A gene's score is
+    its summed edge weight to the targets; the weight is ``1 + strength × score / mean score``,
+    rescaled to mean 1.
+    """
+    graph = sp.csr_matrix(graph)
+    score = np.asarray(graph[:n_input, n_input:].sum(1)).ravel()
+    mean = score.mean() if score.size else 0.0
+    return _mean_one(1.0 + strength * (score / mean if mean > 0 else score))
+
+
+def nichenet_gene_weights(
+    matrix: sp.spmatrix,
+    matrix_targets: list[str],
+    matrix_ligands: list[str],
+    input_genes: list[str],
+    targets: list[str],
+    *,
+    strength: float = 1.0,
+) -> np.ndarray:
+    """Input-gene weights from NicheNet: how strongly the imputed ligands are predicted to regulate them.
+
+    A gene's score is its largest ligand → target score over the ligands among ``targets``,
+    turned into a percentile rank among the input genes (0 where NicheNet has no score); the
+    weight is ``1 + strength × rank``, rescaled to mean 1.
+    """
+    row = {g: i for i, g in enumerate(matrix_targets)}
+    lig = [j for j, g in enumerate(matrix_ligands) if g in set(targets)]
+    score = np.zeros(len(input_genes))
+    rows = [(k, row[g]) for k, g in enumerate(input_genes) if g in row]
+    if lig and rows:
+        sub = sp.csr_matrix(matrix)[[r for _, r in rows]][:, lig]
+        score[[k for k, _ in rows]] = np.asarray(sub.max(axis=1).todense()).ravel()
+    rank = np.zeros_like(score)
+    pos = score > 0
+    if pos.any():
+        rank[pos] = (np.argsort(np.argsort(score[pos])) + 1) / pos.sum()
+    return _mean_one(1.0 + strength * rank)
