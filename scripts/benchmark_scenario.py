@@ -15,10 +15,10 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
+from commst._constants import Keys, entity_genes
 from commst._utils import run_logged, write_h5ad, write_table
 from commst.benchmark.jobs import ccc_job, heldout_job, thinning_job
 from commst.benchmark.spec import resolve_method
-from commst.priors import lr_genes
 
 
 def main(snakemake):
@@ -29,7 +29,7 @@ def main(snakemake):
     spatial = ad.read_h5ad(snakemake.input.spatial)
     reference = ad.read_h5ad(snakemake.input.reference)
     lr = pd.read_csv(snakemake.input.lr, sep="\t")
-    ligands, receptors = lr_genes(lr)
+    ligands, receptors = entity_genes(lr["ligand"]), entity_genes(lr["receptor"])
     spec = partial(
         resolve_method,
         method,
@@ -86,8 +86,8 @@ def main(snakemake):
         )
         if imputed is None:  # failed: an empty placeholder keeps the output contract
             imputed = ad.AnnData(obs=pd.DataFrame(index=spatial.obs_names.copy()))
-            imputed.obsm["spatial"] = spatial.obsm["spatial"]
-        imputed.uns["benchmark"] = {"method": method, "status": str(table["status"].iloc[0])}
+            imputed.obsm[Keys.obsm.spatial] = spatial.obsm[Keys.obsm.spatial]
+        imputed.uns[Keys.uns.benchmark] = {"method": method, "status": str(table["status"].iloc[0])}
         write_table(table, snakemake.output.table, sep="\t", index=False)
         write_h5ad(imputed, snakemake.output.imputed)
     failed = (table["status"] != "ok").sum()

@@ -8,6 +8,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow
 import anndata as ad
 import pandas as pd
 
+from commst._constants import Keys
 from commst._utils import collect_warnings, run_logged, write_table, write_warnings
 from commst.ccc import celltype_tables, spatial_bivariate
 
@@ -33,7 +34,7 @@ def main(snakemake):
         tables = celltype_tables(
             imputed,
             lr,
-            groupby="matched_cell_type",
+            groupby=Keys.obs.matched_cell_type,
             methods=snakemake.params.methods,
             options=options,
             seed=snakemake.params.seed,

@@ -8,6 +8,7 @@ import logging
 
 import anndata as ad
 
+from commst._constants import Keys
 from commst._utils import run_logged, write_json
 from commst.benchmark.scale import pair_summary, synthesize_pair, write_pair
 
@@ -31,7 +32,7 @@ def main(snakemake):
     meta = {
         **pair_summary(new_spatial, new_reference),
         "source": snakemake.params.sample,
-        "synthesis": new_spatial.uns["commst_scale"],
+        "synthesis": new_spatial.uns[Keys.uns.scale],
     }
     write_json(meta, snakemake.output.meta)
     log.info("wrote %s", meta)

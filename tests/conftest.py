@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import anndata as ad
@@ -29,6 +30,24 @@ def demo_pair() -> tuple[ad.AnnData, ad.AnnData]:
     spatial = ad.read_h5ad(DEMO / "visium_lymphnode_human_sp.h5ad")
     reference = ad.read_h5ad(DEMO / "visium_lymphnode_human_ref.h5ad")
     return spatial, reference
+
+
+def snakemake_cmd(work: Path, *args: str, configfile: Path | None = None, snakefile: Path | None = None) -> list[str]:
+    """The command line of a workflow run in ``work``: the repository's Snakefile (or
+    ``snakefile``), ``work/config.yaml`` (or ``configfile``), then ``args`` (targets, options)."""
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        # first: --configfile takes several values, so a target right after it would be read as one
+        "--configfile",
+        str(configfile or work / "config.yaml"),
+        "--snakefile",
+        str(snakefile or REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        *args,
+    ]
 
 
 def demo_workdir(work: Path, n_spots: int, *, n_perms: int = 20) -> Path:

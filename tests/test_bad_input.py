@@ -39,6 +39,7 @@ import pandas as pd
 import pytest
 import scanpy as sc
 import yaml
+from conftest import snakemake_cmd
 from scipy import sparse
 
 from commst.priors import load_lr_resource, lr_genes
@@ -558,21 +559,9 @@ def run_workflow(inp: Inputs) -> tuple[int, str]:
         inp.write_sheet()
     if not inp.config_file.exists():
         inp.write_config()
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(inp.work),
-        "--configfile",
-        str(inp.config_file),
-        "--cores",
-        "1",
-        "results/s1/prepared/genes.json",
-        *inp.extra_args,
-    ]
+    cmd = snakemake_cmd(
+        inp.work, "--cores", "1", "results/s1/prepared/genes.json", *inp.extra_args, configfile=inp.config_file
+    )
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     log = inp.work / "logs/s1/preprocess.log"
     return result.returncode, result.stdout + result.stderr + (log.read_text() if log.exists() else "")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from synthetic import random_profile_pair
 
-from commst.benchmark.heldout import log_normalise_with, prepare_pair, run_heldout
+from commst.benchmark.heldout import prepare_pair, run_heldout
 from commst.benchmark.metrics import accuracy_score
 from commst.tl import ImputationResult
 
@@ -29,11 +29,6 @@ def impute_random(spatial, reference, *, targets, input_genes, seed=0):
     """A method that returns random counts (uninformative)."""
     rng = np.random.default_rng(seed + 1)
     return ImputationResult(counts=rng.poisson(2.0, size=(spatial.n_obs, len(targets))), targets=list(targets))
-
-
-def test_log_normalise_with_by_hand():
-    out = log_normalise_with(np.array([[1.0, 3.0], [0.0, 0.0]]), np.array([10.0, 0.0]))
-    np.testing.assert_allclose(out, [[np.log1p(1000.0), np.log1p(3000.0)], [0.0, 0.0]])
 
 
 def test_perfect_beats_random_and_folds_cover_genes():

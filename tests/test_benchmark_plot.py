@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from commst._utils import save_figure
 from commst.benchmark.data import load_starmap, thin_counts
 from commst.benchmark.heldout import prepare_pair
-from commst.benchmark.plot import plot_gene_metrics, plot_spatial_genes, plot_thinning, save_figure
+from commst.benchmark.plot import plot_gene_metrics, plot_spatial_genes, plot_thinning
 
 
 def _gene_table():

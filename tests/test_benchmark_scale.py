@@ -19,10 +19,11 @@ import psutil
 import pytest
 import scipy.sparse as sp
 import yaml
-from conftest import demo_workdir
+from conftest import demo_workdir, snakemake_cmd
 
 from commst import pp
-from commst.benchmark.plot import plot_scale, save_figure
+from commst._utils import save_figure
+from commst.benchmark.plot import plot_scale
 from commst.benchmark.scale import (
     FIT_COLUMNS,
     SCALE_COLUMNS,
@@ -379,21 +380,7 @@ def test_scale_dry_run_plans_gpu_runs_only_for_gpu_methods(tmp_path):
         "scale": {"sizes": [100, 200], "methods": ["knn", "commst", "tangram"], "devices": ["cpu", "cuda"]},
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "scale",
-        "-n",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(work),
-        "--configfile",
-        str(work / "config.yaml"),
-        "--cores",
-        "3",
-    ]
+    cmd = snakemake_cmd(work, "scale", "-n", "--cores", "3")
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
@@ -421,20 +408,7 @@ def test_snakemake_scale_on_two_small_sizes(tmp_path):
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "scale",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(work),
-        "--configfile",
-        str(work / "config.yaml"),
-        "--cores",
-        "2",
-    ]
+    cmd = snakemake_cmd(work, "scale", "--cores", "2")
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
     assert result.returncode == 0, result.stderr[-5000:]
     table = pd.read_csv(work / "results/scale/scale.tsv", sep="\t", keep_default_na=False, na_values=[""])

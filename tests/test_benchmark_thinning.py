@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from synthetic import random_profile_pair
 
-from commst.benchmark.methods import get_baseline
 from commst.benchmark.thinning import run_thinning
 from commst.pp import counts_matrix
-from commst.tl import ImputationResult
+from commst.tl import ImputationResult, get_method
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +23,7 @@ def test_raw_is_exact_at_p1_and_degrades_with_capture(pair):
     tab = run_thinning(
         spatial,
         reference,
-        get_baseline("raw"),
+        get_method("raw"),
         targets=targets,
         input_genes=inputs,
         lr_genes=targets[:4],
@@ -61,7 +60,7 @@ def test_oracle_recovers_truth_from_thinned_data(pair):
     raw = run_thinning(
         spatial,
         reference,
-        get_baseline("raw"),
+        get_method("raw"),
         targets=targets,
         input_genes=inputs,
         p_values=(0.25,),
@@ -73,7 +72,7 @@ def test_oracle_recovers_truth_from_thinned_data(pair):
 
 def test_thinning_input_errors(pair):
     spatial, reference, targets, inputs = pair
-    raw = get_baseline("raw")
+    raw = get_method("raw")
     with pytest.raises(ValueError, match="not measured"):
         run_thinning(spatial, reference, raw, targets=["nope"], input_genes=inputs, verbose=False)
     with pytest.raises(ValueError, match="overlap"):

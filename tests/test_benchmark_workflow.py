@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,9 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake_cmd
 
 from commst.benchmark.data import load_starmap, split_spatial
-from commst.benchmark.workflow import headline_table, summary_rows
+from commst.benchmark.summary import headline_table, summary_rows
 from commst.pp import counts_matrix
 from commst.priors import load_lr_resource
 from commst.tl import ImputationResult
@@ -69,21 +69,7 @@ def impute_broken(spatial, reference, *, targets, input_genes, seed=0) -> Imputa
 
 def _snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "benchmark",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(work),
-        "--configfile",
-        str(work / "config.yaml"),
-        "--cores",
-        "2",
-        *args,
-    ]
+    cmd = snakemake_cmd(work, "benchmark", "--cores", "2", *args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
 

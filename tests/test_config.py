@@ -57,6 +57,26 @@ def test_schema_model_defaults_equal_commst_config():
     CommSTConfig.from_dict(config["model"])  # the filled-in section is a valid model config
 
 
+def test_schema_methods_equal_the_registry():
+    """`impute: method:` lists the registered methods in registry order, and each method's
+    section carries its registry entry's defaults (commst's section is model:, checked above)."""
+    from commst.tl.methods import REGISTRY
+
+    impute = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["impute"]["properties"]
+    assert impute["method"]["enum"] == list(REGISTRY)
+    for name, meta in REGISTRY.items():
+        if meta.config_section == "model":
+            continue
+        assert meta.config_section == f"impute.{name}"
+        props = impute[name].get("properties", {})
+        assert {key: spec["default"] for key, spec in props.items()} == dict(meta.defaults), name
+    config = {"samples": "x"}
+    validate(config, str(CONFIG_SCHEMA), set_default=True)
+    assert {name: config["impute"][name] for name in REGISTRY if name != "commst"} == {
+        name: dict(meta.defaults) for name, meta in REGISTRY.items() if name != "commst"
+    }
+
+
 def test_config_yaml_values_equal_schema_defaults():
     """config/config.yaml documents the defaults; it must not silently diverge from the schema."""
     schema = yaml.safe_load(CONFIG_SCHEMA.read_text())
@@ -163,7 +183,10 @@ def _dry_run(tmp_path: Path, sheet: str) -> subprocess.CompletedProcess:
 
 
 HEADER = "sample\treference\tspatial\tspatial_format\tspecies\tcell_type_key\n"
-DEMO_ROW = "{name}\t{repo}/resources/demo/visium_lymphnode_human_ref.h5ad\t{repo}/resources/demo/visium_lymphnode_human_sp.h5ad\th5ad\thuman\tcell_type\n"
+DEMO_ROW = (
+    "{name}\t{repo}/resources/demo/visium_lymphnode_human_ref.h5ad\t"
+    "{repo}/resources/demo/visium_lymphnode_human_sp.h5ad\th5ad\thuman\tcell_type\n"
+)
 
 
 def test_workflow_rejects_duplicate_samples_missing_paths_and_unknown_columns(tmp_path):

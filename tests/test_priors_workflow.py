@@ -3,8 +3,8 @@
 Small official-format files (STRING protein.links/info, a NicheNet .rds matrix) are written to
 a local folder and named by file:// URLs (accepted only with ``$COMMST_ALLOW_FILE_URLS=1``, which
 these runs set; the workflow otherwise takes https:// only); the workflow downloads them with
-checksum verification, converts them and writes the manifest. (The offline `bundled` path is covered by test_priors_networks.py; its full build takes
-about a minute per species, too long for a unit test.)
+checksum verification, converts them and writes the manifest. (The offline `bundled` path is
+covered by test_priors_networks.py; its full build takes about a minute per species, too long for a unit test.)
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def served(tmp_path: Path):
     www.mkdir()
     with gzip.open(www / "links.txt.gz", "wt") as fh:
         fh.write(
-            "protein1 protein2 combined_score\n9606.A 9606.B 950\n9606.B 9606.A 950\n9606.A 9606.C 500\n9606.B 9606.C 800\n"
+            "protein1 protein2 combined_score\n"
+            "9606.A 9606.B 950\n9606.B 9606.A 950\n9606.A 9606.C 500\n9606.B 9606.C 800\n"
         )
     with gzip.open(www / "info.txt.gz", "wt") as fh:
         fh.write(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import anndata as ad
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import snakemake_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "resources" / "benchmark"
@@ -31,18 +31,7 @@ RARE = ("Immature oligodendrocyte", "Newly formed oligodendrocyte")
 
 
 def _cmd(work: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(work),
-        "--configfile",
-        str(work / "config.yaml"),
-        *extra,
-    ]
+    return snakemake_cmd(work, *extra)
 
 
 def _run(work: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -158,8 +147,8 @@ def test_liana_failure_is_our_message_and_the_other_sample_finishes(run):
     assert again.returncode != 0
     log = (work / "logs/rare/ccc_spatial.log").read_text()
     assert (
-        "sample 'rare', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed (ValueError: mat contains non finite values"
-        in log
+        "sample 'rare', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed "
+        "(ValueError: mat contains non finite values" in log
     )
     assert "Fix: check this step's input file" in log and "Fix: check this step's input file" in said
     assert not (work / "results/rare/ccc/bivariate.tsv").exists()

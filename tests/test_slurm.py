@@ -12,14 +12,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import demo_workdir
+from conftest import demo_workdir, snakemake_cmd
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slurm
@@ -65,18 +64,7 @@ def slurm_env() -> dict[str, str]:
 
 
 def _snakemake(work: Path, *extra: str, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(work),
-        "--configfile",
-        str(work / "config.yaml"),
-        *extra,
-    ]
+    cmd = snakemake_cmd(work, *extra)
     result = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
     (work / "snakemake.log").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stderr[-6000:]}"

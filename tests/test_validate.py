@@ -17,6 +17,7 @@ from scipy import sparse
 
 from commst import validate as v
 from commst.io import read_reference, read_spatial
+from commst.tl.methods import REGISTRY
 from commst.validate import CommstInputError
 
 DATA = Path(__file__).parent / "data"
@@ -433,11 +434,11 @@ def test_estimate_memory_formula() -> None:
     est = v.estimate_memory(sp, ref, method="knn", lr_genes=None)
     # without gene names: I = min(n_vars) = 2000, T = the reference's genes (no LR table)
     assert (est.n_input, est.n_targets) == (2000, 3000)
-    assert est.preprocess == v._BASE_BYTES["preprocess"] + 3_000_000 + 4 * csr
-    assert est.impute == v._BASE_BYTES["knn"] + 2 * csr + 32 * 2000 * 1500 + 40 * 3000 * 1000
+    assert est.preprocess == 512 * 2**20 + 3_000_000 + 4 * csr
+    assert est.impute == 512 * 2**20 + 2 * csr + 32 * 2000 * 1500 + 40 * 3000 * 1000
     com = v.estimate_memory(sp, ref, method="commst", lr_genes={f"G{i}" for i in range(700)})
     assert com.n_targets == 700
-    assert com.impute == (v._BASE_BYTES["commst"] + 2 * csr + 16 * 500 * 2000 + 24 * 4096 * 2000 + 80 * 700 * 1000)
+    assert com.impute == (1024 * 2**20 + 2 * csr + 16 * 500 * 2000 + 24 * 4096 * 2000 + 80 * 700 * 1000)
     assert com.peak == max(com.preprocess, com.impute)
     named = v.DataSize(3, 4, 5, 6, ("A", "B", "C", "D"))
     other = v.DataSize(2, 3, 4, 5, ("B", "C", "X"))
@@ -461,6 +462,8 @@ def test_peek_size_counts_every_stored_matrix_without_loading(tmp_path: Path) ->
     import tracemalloc
 
     import h5py
+
+    from commst.validate._size import _matrix_bytes
 
     n_obs, n_vars = 2000, 20000
     adata = ad.AnnData(
@@ -489,7 +492,7 @@ def test_peek_size_counts_every_stored_matrix_without_loading(tmp_path: Path) ->
         tracemalloc.stop()
     assert peak < 40 * 2**20, peak  # not the 160 MB matrix
     stored = [adata.obsm["X_pca"], adata.obsp["distances"], adata.raw.X]
-    assert size.stored_bytes == n_obs * n_vars * 4 + sum(v._matrix_bytes(m) for m in stored)
+    assert size.stored_bytes == n_obs * n_vars * 4 + sum(_matrix_bytes(m) for m in stored)
     assert (size.n_obs, size.n_vars) == (n_obs, n_vars) and size.nnz < n_obs * n_vars / 100
 
 
@@ -529,8 +532,8 @@ def test_estimate_is_near_the_measured_allocations() -> None:
     finally:
         tracemalloc.stop()
     for estimated, measured in (
-        (est.preprocess - v._BASE_BYTES["preprocess"], pp_peak),
-        (est.impute - v._BASE_BYTES["knn"], knn_peak),
+        (est.preprocess - 512 * 2**20, pp_peak),
+        (est.impute - REGISTRY["knn"].memory.base_bytes, knn_peak),
     ):
         assert 0.7 * measured <= estimated <= 2.5 * measured, (estimated, measured)
 
@@ -538,7 +541,7 @@ def test_estimate_is_near_the_measured_allocations() -> None:
 def test_memory_limit_sources(monkeypatch) -> None:
     assert v.memory_limit(2, 4000) == v.MemoryLimit(2 * 2**30, "preprocess.max_memory_gb = 2")
     assert v.memory_limit(None, 4000) == v.MemoryLimit(4000 * 2**20, "the job's mem_mb = 4000")
-    monkeypatch.setattr(v, "available_memory", lambda: 123)
+    monkeypatch.setattr("commst.validate._memory.available_memory", lambda: 123)
     assert v.memory_limit(None, None) == v.MemoryLimit(123, "memory available on this machine")
 
 
@@ -574,7 +577,7 @@ def test_bundled_samples_fit_the_smallest_job(sheet: str) -> None:
     table = pd.read_csv(repo / sheet, sep="\t")
     for _, row in table.iterrows():
         sp, ref = ((repo / sheet).parent / row["spatial"], (repo / sheet).parent / row["reference"])
-        for method in v.MEMORY_METHODS:
+        for method in REGISTRY:
             assert v.preflight_memory(
                 sp, ref, spatial_format=row["spatial_format"], limit=v.memory_limit(None, 4000), method=method
             )

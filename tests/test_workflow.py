@@ -6,7 +6,6 @@ import hashlib
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import anndata as ad
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import DEMO, demo_workdir
+from conftest import DEMO, demo_workdir, snakemake_cmd
 
 from commst.priors import load_lr_resource, lr_genes
 
@@ -36,19 +35,7 @@ def _snapshot(paths: list[Path]) -> dict[str, tuple[str, int]]:
 
 
 def _cmd(work: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(work),
-        "--configfile",
-        str(work / "config.yaml"),
-        "--cores",
-        "2",
-    ]
+    return snakemake_cmd(work, "--cores", "2")
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +198,73 @@ def test_rerun_keeps_earlier_results_of_other_samples(workflow_run):
     assert _snapshot(finished) == results_before
     inputs = [p for p in _user_inputs(work) if p.name != "samples.tsv"]
     assert _snapshot(inputs) == {k: v for k, v in before.items() if not k.endswith("samples.tsv")}
+
+
+#: A toy method, as a developer would add it: this file, plus one registry line.
+TOY_METHOD = '''"""The ``toy`` method: every spot gets the reference's mean share of each target, at its own depth."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._types import ImputationResult
+from ._common import check_genes, input_depth, shares
+
+
+def impute_toy(spatial, reference, *, targets, input_genes, seed=0, scale=1.0):
+    targets, input_genes = check_genes(spatial, reference, targets, input_genes, "toy")
+    mean_share = np.asarray(shares(reference, targets, input_genes).mean(axis=0)).ravel() * scale
+    counts = input_depth(spatial, input_genes)[:, None] * mean_share[None, :]
+    return ImputationResult(counts=counts, targets=targets, extra={"scale": scale})
+'''
+TOY_ENTRY = '    MethodMeta("toy", "commst.tl.methods.toy:impute_toy", defaults={"scale": 1.0}),\n'
+
+
+def test_a_new_method_is_one_file_and_one_registry_line(workflow_run, tmp_path):
+    """Register a toy method in a copy of the repository (one new module, one line in
+    commst.tl.methods.METHODS) and run it through `impute: method:` on the finished run:
+    preprocess is reused, impute and the CCC step run with it, with its params section."""
+    import shutil
+
+    work, _, _ = workflow_run
+    repo = tmp_path / "repo"
+    for name in ("Snakefile", "workflow", "scripts", "src", "config", "envs", "profiles"):
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
+        copy(
+            REPO / name,
+            repo / name,
+            **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}),
+        )
+    (repo / "resources").symlink_to(REPO / "resources")
+    methods = repo / "src" / "commst" / "tl" / "methods"
+    (methods / "toy.py").write_text(TOY_METHOD)
+    registry = (methods / "__init__.py").read_text()
+    assert registry.count(")  # fmt: skip") == 1
+    (methods / "__init__.py").write_text(registry.replace(")  # fmt: skip", TOY_ENTRY + ")  # fmt: skip"))
+
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["impute"] = {"method": "toy", "seed": 0, "toy": {"scale": 2.0}}
+    (work / "toy.yaml").write_text(yaml.safe_dump(config))
+    prepared = work / "results/mini/prepared/spatial.h5ad"
+    before = prepared.stat().st_mtime_ns
+    targets = ["results/mini/imputed.h5ad", "results/mini/ccc/bivariate.tsv"]
+    cmd = snakemake_cmd(work, "--cores", "2", *targets, configfile=work / "toy.yaml", snakefile=repo / "Snakefile")
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert prepared.stat().st_mtime_ns == before  # preprocess was reused
+
+    imputed = ad.read_h5ad(work / "results/mini/imputed.h5ad")
+    assert imputed.uns["commst"]["method"] == "toy"
+    assert '"toy": {"scale": 2.0}' in imputed.uns["commst"]["config"]
+    # the known answer: twice the reference's mean share, at each spot's input depth
+    spatial = ad.read_h5ad(prepared)
+    reference = ad.read_h5ad(work / "results/mini/prepared/reference.h5ad")
+    genes = spatial.uns["commst"]["genes"]
+    inputs, targets = list(genes["input"]), list(imputed.var_names)
+    ref_counts = reference[:, targets].layers["counts"].toarray()
+    ref_depth = np.asarray(reference[:, inputs].layers["counts"].sum(axis=1)).ravel()
+    share = (ref_counts / np.where(ref_depth > 0, ref_depth, np.inf)[:, None]).mean(axis=0)
+    depth = np.asarray(spatial[:, inputs].layers["counts"].sum(axis=1)).ravel()
+    np.testing.assert_allclose(imputed.layers["imputed_counts"], 2.0 * depth[:, None] * share[None, :], rtol=1e-5)
+    bivariate = pd.read_csv(work / "results/mini/ccc/bivariate.tsv", sep="\t")
+    assert len(bivariate) > 0 and bivariate["global_score"].notna().all()

@@ -76,6 +76,12 @@ class Keys:
         """What the readers record about the input file (path, cell-type column)."""
         spatial = "spatial"
         """Squidpy/Space Ranger image data, kept when present."""
+        genes_harmonised = "commst_genes_harmonised"
+        """What :func:`commst.pp.harmonise_genes` renamed and merged (popped by :func:`commst.pp.prepare`)."""
+        benchmark = "benchmark"
+        """How a benchmark input was made (``split``, ``thinning``) or which method made an output."""
+        scale = "commst_scale"
+        """How a scale-benchmark pair was synthesised."""
 
 
 #: Separator of the subunits of a protein complex in LR tables (``ITGA4_ITGB1``).

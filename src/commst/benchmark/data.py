@@ -137,7 +137,7 @@ def thin_counts(
         _log_normalise_x(out, target_sum_of(data))
     else:
         out.X = thinned
-    out.uns.setdefault("benchmark", {})["thinning"] = {"p": float(p), "seed": int(seed)}
+    out.uns.setdefault(Keys.uns.benchmark, {})["thinning"] = {"p": float(p), "seed": int(seed)}
     return out
 
 
@@ -200,7 +200,7 @@ def split_spatial(
         part.layers[COUNTS_LAYER] = part.X.copy()
         if role == "spatial":
             part.obsm[Keys.obsm.spatial] = np.asarray(adata.obsm[Keys.obsm.spatial], dtype=float)[mask]
-        part.uns["benchmark"] = {"split": {"role": role, "fraction": fraction, "seed": seed}}
+        part.uns[Keys.uns.benchmark] = {"split": {"role": role, "fraction": fraction, "seed": seed}}
         halves.append(part)
     logger.info("split %d cells into %d reference / %d spatial", adata.n_obs, to_ref.sum(), (~to_ref).sum())
     return halves[0], halves[1]

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._constants import Keys
+
 logger = logging.getLogger(__name__)
 
 _ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*G\d+)\.\d+$")
@@ -63,7 +65,7 @@ def harmonise_genes(
     out = ad.AnnData(
         X=sp.csr_matrix(X, dtype=np.float32), obs=adata.obs.copy(), var=var, obsm=dict(adata.obsm), uns=dict(adata.uns)
     )
-    out.uns["commst_genes_harmonised"] = {"n_input": len(original), "renamed": renamed, "merged": n_merged}
+    out.uns[Keys.uns.genes_harmonised] = {"n_input": len(original), "renamed": renamed, "merged": n_merged}
     if renamed or n_merged:
         logger.info("harmonised gene symbols: %d renamed, %d merged into existing symbols", renamed, n_merged)
     return out

@@ -206,8 +206,8 @@ def prepare(
         receptors=[g for g in targets if g in receptors],
         input=inputs,
         shared=shared,
-        harmonised_spatial=dict(spatial.uns.pop("commst_genes_harmonised")),
-        harmonised_reference=dict(reference.uns.pop("commst_genes_harmonised")),
+        harmonised_spatial=dict(spatial.uns.pop(Keys.uns.genes_harmonised)),
+        harmonised_reference=dict(reference.uns.pop(Keys.uns.genes_harmonised)),
     )
     for adata in (spatial, reference):
         normalise(adata, target_sum=target_sum)

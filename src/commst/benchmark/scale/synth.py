@@ -220,7 +220,7 @@ def synthesize_pair(
         layers={Keys.layers.counts: counts},
     )
     new_spatial.obsm[Keys.obsm.spatial] = xy
-    new_spatial.uns["commst_scale"] = {
+    new_spatial.uns[Keys.uns.scale] = {
         "source_n_obs": int(spatial.n_obs),
         "n_tiles": int(tile.max()) + 1,
         "spacing": spacing,
@@ -243,11 +243,11 @@ def synthesize_pair(
         uns=_copy_uns(reference.uns),
         layers={Keys.layers.counts: ref_counts},
     )
-    new_reference.uns["commst_scale"] = {
+    new_reference.uns[Keys.uns.scale] = {
         "source_n_obs": int(reference.n_obs),
         "seed": int(seed),
         "stratified_by": cell_type_key,
-        "noise": new_spatial.uns["commst_scale"]["noise"],
+        "noise": new_spatial.uns[Keys.uns.scale]["noise"],
     }
     return new_spatial, new_reference
 
