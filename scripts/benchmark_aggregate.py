@@ -43,7 +43,11 @@ def main(snakemake):
     write_table(summary_rows(snakemake.params.sample, gene_metrics, thinning, ccc), snakemake.output.summary)
     # paired per-gene bootstrap CIs of every method against the best peer, knn and SpaGE (LR genes)
     peers = [m for m in BASELINES if m != "raw"]
-    write_table(paired_ci_rows(snakemake.params.sample, gene_metrics, peers=peers), snakemake.output.paired_ci)
+    paired = [
+        paired_ci_rows(snakemake.params.sample, gene_metrics, peers=peers, scenario=scenario)
+        for scenario in ("heldout", "lrmask")
+    ]
+    write_table(pd.concat(paired, ignore_index=True), snakemake.output.paired_ci)
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

@@ -52,6 +52,7 @@ def main(snakemake):
             seed=seed,
             n_splits=options["splits"],
             genes=options["genes"],
+            lr_mask=options["lr_mask"],
         )
         write_table(table, snakemake.output[0], sep="\t", index=False)
     elif scenario == "thinning":

@@ -155,6 +155,7 @@ def run_heldout(
     n_folds: int = 10,
     seed: int = 0,
     split_seeds: Sequence[int] | None = None,
+    fold_sets: Sequence[Sequence[str]] | None = None,
     genes_to_score: Sequence[str] | None = None,
     method_params: Mapping[str, Any] | None = None,
     on_error: str = "record",
@@ -182,6 +183,9 @@ def run_heldout(
         Seed of the method (and of the fold split unless ``split_seeds`` is given).
     split_seeds
         Seeds of the fold splits to run (default ``(seed,)``); each split's rows carry it as ``split``.
+    fold_sets
+        Given folds instead of the seeded splits (one split, ``seed``): e.g. ``[every shared LR
+        gene]`` for the cross-platform check, all LR genes masked from the spatial side.
     genes_to_score
         Only hold out and score these shared genes (e.g. the LR genes, to save time); the
         folds still cover all shared genes, so inputs are the same as in the full run.
@@ -215,7 +219,10 @@ def run_heldout(
     params = dict(method_params or {})
     name = getattr(method, "__name__", str(method))
     splits = [int(seed)] if split_seeds is None else [int(s) for s in split_seeds]
-    jobs = [(s, f, g) for s in splits for f, g in enumerate(heldout_folds(shared, lr, n_folds=n_folds, seed=s))]
+    if fold_sets is not None:
+        jobs = [(int(seed), f, [str(g) for g in genes]) for f, genes in enumerate(fold_sets)]
+    else:
+        jobs = [(s, f, g) for s in splits for f, g in enumerate(heldout_folds(shared, lr, n_folds=n_folds, seed=s))]
     tables = []
     for split, fold, fold_genes in tqdm(jobs, desc=f"held-out {name}", disable=not verbose):
         targets = [g for g in fold_genes if g in scored]
@@ -244,7 +251,9 @@ def run_heldout(
         p_log = lognorm(pred.to_numpy(), library, target_sum=target_sum)
         tab = gene_metrics(t_log, p_log, genes=targets)
         own = res.layers.get(Keys.layers.expected_lognorm)
-        for key, value in scale_pccs(truth, pred.to_numpy(np.float64), t_log, p_log, library, target_sum, own, targets, res.targets).items():
+        for key, value in scale_pccs(
+            truth, pred.to_numpy(np.float64), t_log, p_log, library, target_sum, own, targets, res.targets
+        ).items():
             tab[key] = value
         tab["split"] = split
         tab["fold"] = fold

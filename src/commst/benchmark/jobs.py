@@ -131,6 +131,7 @@ def heldout_job(
     seed: int = 0,
     n_splits: int = 1,
     genes: str = "all",
+    lr_mask: bool = False,
 ) -> pd.DataFrame:
     """Held-out-gene scenario of one method on one sample (rows of ``gene_metrics.tsv``).
 
@@ -148,6 +149,9 @@ def heldout_job(
         Fold splits (seeds ``seed, seed + 1, ...``; column ``split``).
     genes
         ``"all"``: score every shared gene; ``"lr"``: only LR genes (faster, same inputs).
+    lr_mask
+        Also the cross-platform check (scenario ``lrmask``): every shared LR gene masked from
+        the spatial side at once, imputed from the other shared genes.
 
     Returns
     -------
@@ -175,6 +179,26 @@ def heldout_job(
         "held-out",
     )
     tab["scenario"] = "heldout"
+    if lr_mask:
+        masked = [g for g in shared if g in lr]
+        extra = _recorded(
+            spec,
+            lambda func, params: run_heldout(
+                spatial,
+                reference,
+                func,
+                lr_genes=sorted(lr),
+                seed=seed,
+                fold_sets=[masked],
+                method_params=params,
+                on_error="record",
+                verbose=False,
+            ),
+            lambda message: _all_failed(masked, lr, message, fold=-1, split=seed),
+            "LR-masked",
+        )
+        extra["scenario"] = "lrmask"
+        tab = pd.concat([tab, extra], ignore_index=True)
     return tab[list(GENE_METRIC_COLUMNS)]
 
 

@@ -157,6 +157,7 @@ PAIRED_SCALES: dict[str, str] = {
 #: Columns of ``paired_ci.tsv``.
 PAIRED_CI_COLUMNS: tuple[str, ...] = (
     "sample",
+    "scenario",
     "genes",
     "scale",
     "method",
@@ -194,6 +195,7 @@ def paired_ci_rows(
     *,
     peers: Sequence[str],
     genes: str = "lr",
+    scenario: str = "heldout",
     n_boot: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -213,8 +215,10 @@ def paired_ci_rows(
         Methods that count as "other" (the baselines).
     genes
         ``"lr"`` (LR genes only) or ``"all"``.
+    scenario
+        ``"heldout"`` or ``"lrmask"`` (the cross-platform check).
     """
-    tab = gene_metrics[gene_metrics["scenario"].eq("heldout") & gene_metrics["status"].eq("ok")]
+    tab = gene_metrics[gene_metrics["scenario"].eq(scenario) & gene_metrics["status"].eq("ok")]
     if genes == "lr":
         tab = tab[tab["is_lr"].astype(bool)]
     rows = []
@@ -229,6 +233,7 @@ def paired_ci_rows(
             best = max(others, key=lambda p: medians[p]) if others else None
             row = {
                 "sample": sample,
+                "scenario": scenario,
                 "genes": genes,
                 "scale": scale,
                 "method": method,

@@ -53,7 +53,7 @@ METHODS: tuple[MethodMeta, ...] = (
     MethodMeta("raw", "commst.tl.methods.raw:impute_raw"),
     MethodMeta("spage", "commst.tl.methods.spage:impute_spage", defaults={"n_pv": None, "k": 50, "min_cosine": 0.3}, reference="Abdelaal et al. 2020, Nucleic Acids Res 48:e107"),
     MethodMeta("tangram", "commst.tl.methods.tangram:impute_tangram", env="tangram", defaults=_TANGRAM, device=DeviceParam("device", cuda="cuda:0"), reference="Biancalani et al. 2021, Nat Methods 18:1352"),
-    MethodMeta("gimvi", "commst.tl.methods.gimvi:impute_gimvi", env="gimvi", defaults={"max_epochs": 200, "n_latent": 10, "accelerator": "auto", "batch_size": 128}, device=DeviceParam("accelerator", cuda="gpu"), reference="Lopez et al. 2019, arXiv:1905.02269"),
+    MethodMeta("gimvi", "commst.tl.methods.gimvi:impute_gimvi", env="gimvi", defaults={"max_epochs": 200, "n_latent": 10, "accelerator": "auto", "batch_size": 128, "early_stopping": True}, device=DeviceParam("accelerator", cuda="gpu"), reference="Lopez et al. 2019, arXiv:1905.02269"),
     MethodMeta("hvg_ae", "commst.tl.methods.hvg_ae:impute_hvg_ae", defaults=_HVG_AE, device=DeviceParam("device")),
 )  # fmt: skip
 
