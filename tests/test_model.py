@@ -224,3 +224,33 @@ def test_output_contract_and_determinism(lymph_subsample):
     assert out.obs[Keys.obs.matched_cell_type].isin(reference.obs["cell_type"].astype(str)).all()
     assert not any("prop" in k or "weight" in k for k in [*out.obsm, *out.obs.columns, *out.layers])
     assert isinstance(out, ad.AnnData)
+
+
+def test_gene_weights_zero_equal_dropping_those_genes():
+    """A likelihood weight of 0 is the same as leaving the gene out of the EM (weights in input-depth units)."""
+    rng = np.random.default_rng(2)
+    prof = rng.dirichlet(np.full(40, 0.5), size=3)
+    y = rng.poisson(500 * np.array([[0.5, 0.3, 0.2]]) @ prof)
+    present = np.ones((1, 3), bool)
+    w = np.ones(40)
+    w[:15] = 0.0
+    weighted = em_weights(y, prof[None].astype(np.float32), present, n_iter=200, gene_weights=w)
+    dropped = em_weights(y[:, 15:], prof[None, :, 15:].astype(np.float32), present, n_iter=200)
+    subset_share = prof[:, 15:].sum(1) / prof.sum(1)  # each group's share of the depth on the kept genes
+    back = dropped / subset_share
+    np.testing.assert_allclose(weighted, back / back.sum(), atol=1e-4)
+
+
+def test_prior_gene_weights_known_answers():
+    from commst.model import nichenet_gene_weights, ppi_gene_weights
+
+    # inputs A, B, C; targets L (a ligand), R. PPI: A-L (1.0), B-R (0.5); C isolated
+    graph = sp.csr_matrix(
+        np.array([[0, 0, 0, 1.0, 0], [0, 0, 0, 0, 0.5], [0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0], [0, 0.5, 0, 0, 0]])
+    )
+    w = ppi_gene_weights(graph, 3)
+    assert w.mean() == pytest.approx(1.0) and w[0] > w[1] > w[2]
+    # NicheNet: ligand L regulates B strongly, A weakly; C unknown
+    matrix = sp.csc_matrix(np.array([[0.1], [0.9], [0.0]]))
+    w = nichenet_gene_weights(matrix, ["A", "B", "C"], ["L"], ["A", "B", "C"], ["L", "R"])
+    assert w.mean() == pytest.approx(1.0) and w[1] > w[0] > w[2]

@@ -38,11 +38,11 @@ logger = logging.getLogger(__name__)
 GENE_METRIC_COLUMNS: tuple[str, ...] = (
     "method",
     "scenario",
-    "split",
     "fold",
     "gene",
     "is_lr",
     *GENE_METRICS,
+    "split",
     *SCALE_METRICS,
     "status",
     "error",

@@ -149,20 +149,33 @@ def em_weights(
     Spots × groups weights (rows sum to 1; float64).
     """
     y = np.asarray(y, np.float32)
-    if gene_weights is not None:
-        y = y * np.asarray(gene_weights, np.float32)[None, :]
     E = prof / np.maximum(prof.sum(2, keepdims=True), _TINY)
     mask = present.astype(np.float32)
-    if init is None:
-        pi = mask / np.maximum(mask.sum(1, keepdims=True), 1.0)
-    else:
-        pi = np.asarray(init, np.float32) * mask
-    pr = np.zeros_like(pi) if prior is None or alpha == 0 else (alpha * np.asarray(prior, np.float32)[None, :]) * mask
+    scale = np.ones_like(mask)
+    if gene_weights is not None:
+        # weighted genes count w times (w = 0: left out): the multinomial of the weighted counts
+        # over weight-renormalised profiles, whose weights are mapped back to input-depth units
+        w = np.asarray(gene_weights, np.float32)
+        y = y * w[None, :]
+        E = E * w[None, None, :]
+        scale = E.sum(2)
+        E = E / np.maximum(scale[:, :, None], _TINY)
+    to_weighted = mask * scale
+
+    def norm(x: np.ndarray) -> np.ndarray:
+        return x / np.maximum(x.sum(1, keepdims=True), _TINY)
+
+    pi = norm(mask) if init is None else norm(np.asarray(init, np.float32) * to_weighted)
+    pr = np.zeros_like(pi)
+    if prior is not None and alpha > 0:
+        pr = alpha * norm(np.asarray(prior, np.float32)[None, :] * to_weighted)
     for _ in range(int(n_iter)):
         lam = np.einsum("st,stg->sg", pi, E)
         num = pi * np.einsum("sg,stg->st", y / np.maximum(lam, _TINY), E) + pr
         tot = num.sum(1, keepdims=True)
         pi = np.where(tot > 0, num / np.maximum(tot, _TINY), pi)
+    if gene_weights is not None:  # back to weights over the groups' input-depth shares
+        pi = norm(np.divide(pi, scale, out=np.zeros_like(pi), where=scale > 0))
     return pi.astype(np.float64)
 
 

@@ -52,6 +52,7 @@ def impute_commst(
     input_genes: Sequence[str],
     seed: int = 0,
     config: CommSTConfig | None = None,
+    gene_weights: np.ndarray | None = None,
     quality_baseline: bool = True,
     **params: Any,
 ) -> ImputationResult:
@@ -70,6 +71,10 @@ def impute_commst(
         Seed of the masked rounds, the thinning and the prior pilot.
     config
         Settings; ``params`` naming :class:`CommSTConfig` fields override them.
+    gene_weights
+        Per input gene likelihood weights (e.g. :func:`commst.model.ppi_gene_weights` or
+        :func:`commst.model.nichenet_gene_weights`, the priors as guidance; both measured
+        without a gain, so off by default; README), multiplied with ``lr_weighting``'s.
     quality_baseline
         Also score the ``knn`` method on the masked genes (the quality table's reference).
 
@@ -98,11 +103,18 @@ def impute_commst(
     library = library_size(spatial).astype(np.float64)
     depth = np.asarray(sp_in.sum(1)).ravel()
 
-    gene_weights = None
-    if cfg.lr_weighting:
+    given = None if gene_weights is None else np.asarray(gene_weights, np.float64)
+    if given is not None and given.shape != (len(input_genes),):
+        raise ValueError(f"commst: gene_weights has shape {given.shape}, expected ({len(input_genes)},)")
 
-        def gene_weights(visible: np.ndarray) -> np.ndarray:
-            return lr_gene_weights(ref_in[:, visible], ref_t)
+    def weights_of(visible: np.ndarray) -> np.ndarray | None:
+        """Likelihood weights of the visible input genes (mean 1), or None."""
+        w = lr_gene_weights(ref_in[:, visible], ref_t) if cfg.lr_weighting else np.ones(visible.size)
+        if given is not None:
+            w = w * given[visible]
+        return w / w.mean() if w.mean() > 0 else None
+
+    use_weights = cfg.lr_weighting or given is not None
 
     baseline = _knn_baseline(spatial, reference, input_genes, seed) if quality_baseline else None
     sel = select_on_masked_genes(
@@ -115,13 +127,13 @@ def impute_commst(
         cfg,
         seed=seed,
         target_sum=target_sum,
-        gene_weights=gene_weights,
+        gene_weights=weights_of if use_weights else None,
         baseline=baseline,
     )
     chosen = sel.chosen
     logger.info("commst: settings (alpha, beta, k_within) chosen on masked genes: %s", chosen)
     rng = np.random.default_rng(seed + 7919)
-    weights = gene_weights(np.arange(len(input_genes))) if gene_weights is not None else None
+    weights = weights_of(np.arange(len(input_genes))) if use_weights else None
     comp = components(
         sp_in, ref_in, ref_t, codes, types.size, cfg, sorted(set(chosen.values())), rng=rng, seed=seed,
         gene_weights=weights,
