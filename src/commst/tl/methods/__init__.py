@@ -29,8 +29,13 @@ from ._meta import DeviceParam, MemoryModel, MethodMeta, import_target
 #: means, squares, spread, expressing count, expected counts and uncertainty (float64) plus the
 #: output layers (float32), ≈ 40 bytes; 0.5 GiB of interpreter and libraries (measured ≈ 0.33 GB).
 KNN_MEMORY = MemoryModel(base_mib=512, csr_copies=2, input_bytes=32, target_bytes=40)
-#: commst: PLACEHOLDER
-COMMST_MEMORY = MemoryModel(base_mib=512, csr_copies=3, input_bytes=32, target_bytes=120)
+#: commst (numpy, no torch): the dense log-profiles of spots and cells over the input genes and
+#: their z-scores (float64, ≈ 32 bytes per observation × input gene); per spot × LR target the
+#: kNN and mixture shares, counts, expected log, NB mean/size, interval, P(0) and SD (float64)
+#: plus the output layers (float32), ≈ 130 bytes; the per-chunk matched profiles are small
+#: (``chunk`` spots × types × genes). Measured: 2.23 GB peak at 10⁴ spots × 10⁴ cells, 839 LR
+#: targets, 516 inputs (formula 2.3 GB).
+COMMST_MEMORY = MemoryModel(base_mib=512, csr_copies=3, input_bytes=32, target_bytes=130)
 #: Methods without coefficients of their own are estimated like knn (not measured for them).
 BORROWED_MEMORY = MemoryModel(base_mib=512, csr_copies=2, input_bytes=32, target_bytes=40, measured=False)
 
