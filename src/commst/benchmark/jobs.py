@@ -160,28 +160,9 @@ def heldout_job(
     lr = set(map(str, lr_genes))
     shared = [g for g in spatial.var_names if g in set(reference.var_names)]
     score = None if genes == "all" else [g for g in shared if g in lr]
-    tab = _recorded(
-        spec,
-        lambda func, params: run_heldout(
-            spatial,
-            reference,
-            func,
-            lr_genes=sorted(lr),
-            n_folds=n_folds,
-            seed=seed,
-            split_seeds=[seed + i for i in range(int(n_splits))],
-            genes_to_score=score,
-            method_params=params,
-            on_error="record",
-            verbose=False,
-        ),
-        lambda message: _all_failed(score if score is not None else shared, lr, message, fold=-1, split=seed),
-        "held-out",
-    )
-    tab["scenario"] = "heldout"
-    if lr_mask:
-        masked = [g for g in shared if g in lr]
-        extra = _recorded(
+
+    def scenario(name: str, genes_: list[str], **folds: Any) -> pd.DataFrame:
+        table = _recorded(
             spec,
             lambda func, params: run_heldout(
                 spatial,
@@ -189,14 +170,27 @@ def heldout_job(
                 func,
                 lr_genes=sorted(lr),
                 seed=seed,
-                fold_sets=[masked],
+                genes_to_score=score,
                 method_params=params,
                 on_error="record",
                 verbose=False,
+                **folds,
             ),
-            lambda message: _all_failed(masked, lr, message, fold=-1, split=seed),
-            "LR-masked",
+            lambda message: _all_failed(genes_, lr, message, fold=-1, split=seed),
+            name,
         )
+        return table
+
+    tab = scenario(
+        "held-out",
+        score if score is not None else shared,
+        n_folds=n_folds,
+        split_seeds=[seed + i for i in range(int(n_splits))],
+    )
+    tab["scenario"] = "heldout"
+    if lr_mask:
+        masked = [g for g in shared if g in lr]
+        extra = scenario("LR-masked", masked, fold_sets=[masked])
         extra["scenario"] = "lrmask"
         tab = pd.concat([tab, extra], ignore_index=True)
     return tab[list(GENE_METRIC_COLUMNS)]

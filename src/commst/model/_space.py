@@ -12,7 +12,7 @@ from sklearn.preprocessing import normalize
 
 from .._utils import zscore
 from ..pp import lognorm
-from ..tl.methods.spage import neighbour_weights, principal_vectors
+from ..tl.methods.spage import neighbour_weights, pv_projection
 
 logger = logging.getLogger(__name__)
 
@@ -94,26 +94,18 @@ def matching_space(
     Both are log-normalised over the input genes and z-scored per gene within their modality;
     the reference is first thinned to the spots' depth where it is deeper (:func:`quantile_thin`);
     principal vectors with cosine > ``min_cosine`` to their spatial partner are kept
-    (:func:`commst.tl.methods.spage.principal_vectors`).
+    (:func:`commst.tl.methods.spage.pv_projection`).
     """
     sp_depth = np.asarray(sp_in.sum(1)).ravel()
     ref_depth = np.asarray(ref_in.sum(1)).ravel()
     ref_use = quantile_thin(ref_in, ref_depth, sp_depth, rng) if thin else ref_in
     ref_x = zscore(lognorm(ref_use.toarray(), np.asarray(ref_use.sum(1)).ravel(), target_sum=_SCALE))
     sp_x = zscore(lognorm(sp_in.toarray(), sp_depth, target_sum=_SCALE))
-    n_in = sp_x.shape[1]
-    n = n_pv if n_pv is not None else (n_in // 2 if n_in > 50 else n_in)
-    n = int(max(1, min(n, n_in, sp_x.shape[0] - 1, ref_x.shape[0] - 1)))
-    s_pv, _, cosine = principal_vectors(ref_x, sp_x, n, seed=seed)
-    keep = np.diag(cosine) > min_cosine
-    if not keep.any():
-        logger.warning("commst: no principal vector has cosine > %.2f to the spots; using the first", min_cosine)
-        keep[0] = True
-    proj = s_pv[keep].T
+    proj, _ = pv_projection(ref_x, sp_x, n_pv, min_cosine=min_cosine, seed=seed, method="commst")
     return MatchingSpace(
         spots=normalize(sp_x @ proj).astype(np.float32),
         cells=normalize(ref_x @ proj).astype(np.float32),
-        n_pv=int(keep.sum()),
+        n_pv=int(proj.shape[1]),
     )
 
 
