@@ -13,7 +13,6 @@ import pandas as pd
 
 from commst._utils import run_logged, write_table
 from commst.benchmark.summary import paired_ci_rows, summary_rows, truth_reference_rows
-from commst.tl.methods import BASELINES
 
 
 def _concat(paths):
@@ -42,9 +41,8 @@ def main(snakemake):
     write_table(ccc, snakemake.output.ccc)
     write_table(summary_rows(snakemake.params.sample, gene_metrics, thinning, ccc), snakemake.output.summary)
     # paired per-gene bootstrap CIs of every method against the best peer, knn and SpaGE (LR genes)
-    peers = [m for m in BASELINES if m != "raw"]
     paired = [
-        paired_ci_rows(snakemake.params.sample, gene_metrics, peers=peers, scenario=scenario)
+        paired_ci_rows(snakemake.params.sample, gene_metrics, peers=snakemake.params.peers, scenario=scenario)
         for scenario in ("heldout", "lrmask")
     ]
     write_table(pd.concat(paired, ignore_index=True), snakemake.output.paired_ci)

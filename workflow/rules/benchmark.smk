@@ -180,6 +180,8 @@ rule benchmark_aggregate:
         top_k=config["benchmark"]["ccc"]["top_k"],
         alpha=config["benchmark"]["ccc"]["alpha"],
         truth_dir=lambda wc: f"results/benchmark/{wc.bsample}/ccc_truth",
+        # the peers of paired_ci.tsv: the registered baselines but raw
+        peers=[m for m in REGISTRY if REGISTRY[m].baseline and m != "raw"],
     script:
         "../../scripts/benchmark_aggregate.py"
 
