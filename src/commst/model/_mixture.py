@@ -16,8 +16,8 @@ groups maximise the Poisson (multinomial) likelihood of its own input-gene count
 toward the mean weights ``pbar``), by EM from uniform weights (``n_iter`` maximum-likelihood
 iterations, then ``n_iter_map`` with the prior, warm-started). A target's share is
 ``sum_t w_st P[s, t, target]``: a combination of specific single cells matched to the spot.
-Nothing here is reported as a proportion; the weights are internal and only the dominant group's
-type is kept as the spot's label.
+Nothing here is reported as a proportion: the weights are internal (the spot's label comes from
+its nearest single cells, :mod:`commst.model._model`).
 
 Everything runs over spots in chunks: the per-chunk profiles are ``chunk × types × genes``.
 """
@@ -188,7 +188,7 @@ class MixtureFit:
     shares
         ``alpha`` → spots × output genes shares (to be multiplied by the spot's input depth).
     dominant
-        ``alpha`` → each spot's dominant group's type code (the label; not a proportion).
+        ``alpha`` → each spot's dominant group's type code (a diagnostic; not output).
     """
 
     shares: dict[float, np.ndarray]

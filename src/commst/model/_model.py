@@ -85,7 +85,7 @@ def impute_commst(
     - ``counts``: expected counts at the spot's depth (the counts-scale setting);
     - ``uncertainty``: SD of the predictive distribution (counts);
     - ``guard``: predictive ``P(0) >= guard_p`` (flagged, not zeroed);
-    - ``labels``: type of the spot's dominant matched-cell group (a label, not a proportion);
+    - ``labels``: the type with the largest weight among the spot's nearest single cells (a label);
     - ``layers``: ``expected_lognorm`` (``E[log1p(Y / library × target_sum)]``, the lognorm-scale
       setting), ``lo``/``hi`` (central ``interval`` of the predictive, counts), ``p_zero``;
     - ``var``: ``reliability`` (agreement of the targets' predictions across mask rounds);
@@ -150,9 +150,10 @@ def impute_commst(
         lo[rows], hi[rows], p_zero[rows] = nb_interval(mean[rows], size[rows], cfg.interval)
     sd = np.sqrt(mean + mean**2 / size)
 
-    label_key = chosen["counts"] if chosen["counts"][1] > 0 else None
-    dominant = comp.dominant[(label_key[0], label_key[2])] if label_key else comp.knn_type
-    labels = pd.Series(pd.Categorical(np.asarray(types)[dominant]), index=spatial.obs_names)
+    # the label: the cell type with the largest SpaGE weight among the spot's nearest single cells
+    # (the mixture's dominant group is mostly the most abundant type, e.g. B cells on 244 of 250
+    # lymph-node spots, which leaves label-level CCC one group)
+    labels = pd.Series(pd.Categorical(np.asarray(types)[comp.knn_type]), index=spatial.obs_names)
     quality = sel.quality.assign(gene=[input_genes[i] for i in sel.quality["gene_index"]]).drop(columns="gene_index")
     return ImputationResult(
         counts=counts,

@@ -46,8 +46,6 @@ class Components:
         ``(alpha, k_within)`` → spots × genes shares of the matched single-cell mixture.
     knn
         Spots × genes shares of the global PV-kNN mean.
-    dominant
-        ``(alpha, k_within)`` → each spot's dominant group's type code.
     knn_type
         Each spot's type code with the largest summed kNN weight.
     n_pv
@@ -56,7 +54,6 @@ class Components:
 
     mixture: dict[tuple[float, int], np.ndarray]
     knn: np.ndarray
-    dominant: dict[tuple[float, int], np.ndarray]
     knn_type: np.ndarray
     n_pv: int
 
@@ -90,7 +87,7 @@ def components(
     knn = np.asarray((w_knn @ ref_share).toarray())
     onehot = sp.csr_matrix((np.ones(codes.size), (np.arange(codes.size), codes)), shape=(codes.size, n_types))
     knn_type = np.asarray((w_knn @ onehot).toarray()).argmax(1)
-    mixture, dominant = {}, {}
+    mixture = {}
     for k in sorted({s[2] for s in settings if s[1] > 0}):
         alphas = sorted({s[0] for s in settings if s[1] > 0 and s[2] == k})
         matched = MatchedCells(space, codes, n_types, k, cfg.neighbourhood, cfg.k_global)
@@ -107,8 +104,8 @@ def components(
             rng=rng,
         )
         for a in alphas:
-            mixture[(a, k)], dominant[(a, k)] = fit.shares[a], fit.dominant[a]
-    return Components(mixture, knn, dominant, knn_type, space.n_pv)
+            mixture[(a, k)] = fit.shares[a]
+    return Components(mixture, knn, knn_type, space.n_pv)
 
 
 @dataclass
