@@ -40,6 +40,9 @@ class CommSTConfig:
         spot's ``k_global`` nearest cells grouped by type.
     k_global
         Size of the global neighbourhood of ``neighbourhood='global'``.
+    max_type_share
+        At most this share of a type's cells in one matched group; 1 lets a type with fewer than
+        ``k_within`` cells be matched whole (its pooled profile is then the type's average).
     k_knn
         Neighbours of the global PV-kNN component (SpaGE's 50).
     n_iter, n_iter_map
@@ -70,6 +73,7 @@ class CommSTConfig:
     select: bool = True
     neighbourhood: Literal["per_type", "global"] = "per_type"
     k_global: int = 200
+    max_type_share: float = 1.0
     k_knn: int = 50
     n_iter: int = 50
     n_iter_map: int = 30
@@ -96,6 +100,8 @@ class CommSTConfig:
             raise ValueError(f"betas must lie in [0, 1], got {self.betas}")
         if min(self.alphas) < 0 or min(self.k_withins) < 1:
             raise ValueError("alphas must be >= 0 and k_withins >= 1")
+        if not 0 < self.max_type_share <= 1:
+            raise ValueError(f"max_type_share must lie in (0, 1], got {self.max_type_share}")
         if not 0 < self.mask_frac < 1 or self.mask_rounds < 1:
             raise ValueError("mask_frac must lie in (0, 1) and mask_rounds be >= 1")
         if self.default not in self.grid():

@@ -50,6 +50,9 @@ class MatchedCells:
         Number of cell types.
     k_within
         Matched cells per type (capped by the type's size).
+    max_type_share
+        At most this share of a type's cells in one group (at least one cell): below 1, a group
+        is never the whole type, so no prediction is a type average.
     neighbourhood
         ``'per_type'`` or ``'global'`` (see the module docstring).
     k_global
@@ -62,6 +65,7 @@ class MatchedCells:
     k_within: int
     neighbourhood: str = "per_type"
     k_global: int = 200
+    max_type_share: float = 1.0
 
     def __post_init__(self) -> None:
         self._members = [np.flatnonzero(self.codes == t) for t in range(self.n_types)]
@@ -71,9 +75,8 @@ class MatchedCells:
                 if cells.size == 0:
                     self._index.append(None)
                     continue
-                nn = NearestNeighbors(
-                    n_neighbors=int(min(self.k_within, cells.size)), metric="cosine", algorithm="brute"
-                )
+                k = int(min(self.k_within, max(1, np.floor(self.max_type_share * cells.size))))
+                nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute")
                 self._index.append(nn.fit(self.space.cells[cells]))
         else:
             k = int(min(self.k_global, self.codes.size))

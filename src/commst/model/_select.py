@@ -90,7 +90,7 @@ def components(
     mixture = {}
     for k in sorted({s[2] for s in settings if s[1] > 0}):
         alphas = sorted({s[0] for s in settings if s[1] > 0 and s[2] == k})
-        matched = MatchedCells(space, codes, n_types, k, cfg.neighbourhood, cfg.k_global)
+        matched = MatchedCells(space, codes, n_types, k, cfg.neighbourhood, cfg.k_global, cfg.max_type_share)
         fit = fit_mixture(
             matched,
             sp_in,
