@@ -106,6 +106,16 @@ def test_matched_single_cells_resolve_within_type_states_a_type_average_cannot()
     assert np.ptp(share_p) < 0.2 * np.ptp(share_m)  # the type average hardly varies
 
 
+def test_max_type_share_keeps_groups_below_the_whole_type():
+    ref_in, ref_t, codes, sp_in, _ = _matched_case()
+    space = _space(sp_in, ref_in)
+    whole = MatchedCells(space, codes, 2, 500).groups(np.arange(4))
+    half = MatchedCells(space, codes, 2, 500, max_type_share=0.5).groups(np.arange(4))
+    sizes = np.bincount(codes)  # 120 and 60 cells
+    np.testing.assert_array_equal(np.diff(whole.indptr), np.tile(sizes, 4))  # k_within above the size: whole types
+    np.testing.assert_array_equal(np.diff(half.indptr), np.tile(sizes // 2, 4))
+
+
 def test_global_neighbourhood_groups_by_type():
     ref_in, ref_t, codes, sp_in, _ = _matched_case()
     space = _space(sp_in, ref_in)
