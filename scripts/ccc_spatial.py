@@ -5,6 +5,8 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow runs without installing commst)
 
 
+import logging
+
 import anndata as ad
 import pandas as pd
 
@@ -31,10 +33,20 @@ def main(snakemake):
             sample=sample,
             path=snakemake.input.imputed,
         )
+        groupby = Keys.obs.matched_cell_type
+        if groupby not in imputed.obs:  # raw, gimvi, hvg_ae: the method labels no spot
+            logging.getLogger("commst").warning(
+                "%s: the imputation method labels no spot with a cell type (no obs[%r]); the label-level "
+                "CCC tables (%s) are empty",
+                snakemake.input.imputed,
+                groupby,
+                ", ".join(snakemake.params.methods),
+            )
+            imputed.obs[groupby] = pd.Categorical(["unlabelled"] * imputed.n_obs)  # one group: empty tables
         tables = celltype_tables(
             imputed,
             lr,
-            groupby=Keys.obs.matched_cell_type,
+            groupby=groupby,
             methods=snakemake.params.methods,
             options=options,
             seed=snakemake.params.seed,

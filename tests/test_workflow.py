@@ -226,8 +226,11 @@ def test_a_new_method_is_one_file_and_one_registry_line(workflow_run, tmp_path):
     preprocess is reused, impute and the CCC step run with it, with its params section."""
     import shutil
 
-    work, _, _ = workflow_run
+    # a copy of the finished run (outputs, their mtimes and .snakemake metadata), so the other
+    # tests' run keeps its knn results; the sample sheet and inputs stay where they were
+    work = shutil.copytree(workflow_run[0], tmp_path / "work", symlinks=True)
     repo = tmp_path / "repo"
+    repo.mkdir()
     for name in ("Snakefile", "workflow", "scripts", "src", "config", "envs", "profiles"):
         copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
         copy(
@@ -268,3 +271,7 @@ def test_a_new_method_is_one_file_and_one_registry_line(workflow_run, tmp_path):
     np.testing.assert_allclose(imputed.layers["imputed_counts"], 2.0 * depth[:, None] * share[None, :], rtol=1e-5)
     bivariate = pd.read_csv(work / "results/mini/ccc/bivariate.tsv", sep="\t")
     assert len(bivariate) > 0 and bivariate["global_score"].notna().all()
+    # the toy labels no spot: the label-level tables are empty, and the warnings say why
+    assert pd.read_csv(work / "results/mini/ccc/rank_aggregate.tsv", sep="\t").empty
+    said = pd.read_csv(work / "results/mini/ccc/warnings.tsv", sep="\t")["message"]
+    assert said.str.contains("the imputation method labels no spot with a cell type").any()
