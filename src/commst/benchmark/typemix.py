@@ -37,7 +37,7 @@ def impute_typemix(
     k_all = int(reference.obs[Keys.obs.cell_type].value_counts().max())
     base = CommSTConfig().replace(**params)
     a, b, _ = base.default
-    cfg = base.replace(k_withins=[k_all], default=[a, b, k_all], neighbourhood="per_type")
+    cfg = base.replace(k_withins=[k_all], default=[a, b, k_all], neighbourhood="per_type", max_type_share=1.0)
     result = impute_commst(spatial, reference, targets=targets, input_genes=input_genes, seed=seed, config=cfg)
     result.extra["reference_point"] = "typemix: cell-type deconvolution peer (benchmark only)"
     return result

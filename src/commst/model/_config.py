@@ -41,8 +41,10 @@ class CommSTConfig:
     k_global
         Size of the global neighbourhood of ``neighbourhood='global'``.
     max_type_share
-        At most this share of a type's cells in one matched group; 1 lets a type with fewer than
-        ``k_within`` cells be matched whole (its pooled profile is then the type's average).
+        At most this share of a type's cells in one matched group (default 0.75: a group is
+        never a whole type, so no prediction is a type average, even for types smaller than
+        ``k_within``); 1 lets such a type be matched whole (its pooled profile is then the
+        type's average: a deconvolution, measured 0.035 better on the lymph node, README).
     k_knn
         Neighbours of the global PV-kNN component (SpaGE's 50).
     n_iter, n_iter_map
@@ -73,7 +75,7 @@ class CommSTConfig:
     select: bool = True
     neighbourhood: Literal["per_type", "global"] = "per_type"
     k_global: int = 200
-    max_type_share: float = 1.0
+    max_type_share: float = 0.75
     k_knn: int = 50
     n_iter: int = 50
     n_iter_map: int = 30
