@@ -300,8 +300,21 @@ def test_scale_and_fit_tables_use_completed_runs_only():
     assert fit.loc["quad", "sizes"] == "1000,10000" and np.isnan(fit.loc["bad", "time_exponent"])
 
 
+def test_time_relative_to_commst_in_the_same_run():
+    records = [dict(r, method="commst") if r["method"] == "lin" else r for r in _records()]
+    table = scale_table(records).set_index(["method", "n_spots"])
+    ratio = table["time_vs_commst"]
+    assert ratio[("quad", 1000)] == pytest.approx(0.1) and ratio[("quad", 10000)] == pytest.approx(1.0)
+    assert ratio[("commst", 100000)] == pytest.approx(1.0)
+    assert np.isnan(ratio[("quad", 100000)]) and np.isnan(ratio[("bad", 1000)])  # not completed: no ratio
+    # without CommST in the run there is nothing to divide by
+    assert scale_table(_records())["time_vs_commst"].isna().all()
+
+
 def test_plot_scale_marks_failures(tmp_path):
-    fig = plot_scale(scale_table(_records()), time_limit_s=1800, memory_limit_mb=16000)
+    records = [dict(r, method="commst") if r["method"] == "lin" else r for r in _records()]
+    fig = plot_scale(scale_table(records), time_limit_s=1800, memory_limit_mb=16000)
+    assert [line.get_label() for line in fig.axes[2].lines].count("quad (cpu)") == 1
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "quad: OOM" in texts and "bad: failed" in texts
     save_figure(fig, tmp_path / "scale.png")

@@ -16,10 +16,13 @@ from scipy import sparse
 from commst.io import (
     CommstInputError,
     read_csv_spatial,
+    read_h5ad_spatial,
     read_reference,
     read_spatial,
     read_stereo_gem,
     read_visium,
+    reference_from_anndata,
+    spatial_from_anndata,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -466,6 +469,29 @@ def test_read_reference_unknown_key() -> None:
     with pytest.raises(CommstInputError, match="has no obs column 'cell_type'.*annotation") as err:
         read_reference(DATA / "lymph_ref.h5ad", "cell_type")
     assert "cell_type_key" in err.value.fix
+
+
+def test_in_memory_anndata_gives_the_reader_layout(tmp_path: Path, truth: ad.AnnData) -> None:
+    """An AnnData in memory becomes what the h5ad readers give for the same file, and is left as it was."""
+    src = ad.read_h5ad(DATA / "lymph_ref.h5ad")
+    before = src.copy()
+    ref = reference_from_anndata(src, "annotation")
+    on_disk = read_reference(DATA / "lymph_ref.h5ad", "annotation")
+    assert (ref.X != on_disk.X).nnz == 0 and ref.obs["cell_type"].equals(on_disk.obs["cell_type"])
+    assert ref.uns["commst_input"]["format"] == "anndata" and "cell_type" not in src.obs
+    assert (src.X != before.X).nnz == 0 and list(src.obs.columns) == list(before.obs.columns)
+    with pytest.raises(CommstInputError, match="reference AnnData: has no obs column 'celltype'") as err:
+        reference_from_anndata(src, "celltype")
+    assert "cell_type_key=" in err.value.fix
+    truth.write_h5ad(tmp_path / "spatial.h5ad")
+    spatial = spatial_from_anndata(truth)
+    from_file = read_h5ad_spatial(tmp_path / "spatial.h5ad")
+    assert (spatial.X != from_file.X).nnz == 0
+    np.testing.assert_array_equal(spatial.obsm["spatial"], from_file.obsm["spatial"])
+    no_coords = truth.copy()
+    del no_coords.obsm["spatial"]
+    with pytest.raises(CommstInputError, match="spatial AnnData: has no coordinates"):
+        spatial_from_anndata(no_coords)
 
 
 # ------------------------------------------------------------------ byte-order marks (Excel "CSV UTF-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from synthetic import PLANTED_LR, planted_pair
 
@@ -81,3 +82,31 @@ def test_get_method():
     assert get_method("knn") is impute_knn
     with pytest.raises(ValueError, match="unknown imputation method"):
         get_method("magic")
+
+
+def test_neighbour_statistics_by_hand_and_independent_of_the_chunk_size():
+    import scipy.sparse as sp
+
+    from commst.tl.methods.knn import neighbour_statistics
+
+    rng = np.random.default_rng(0)
+    share = sp.random(40, 6, density=0.4, random_state=1, format="csr") * 0.1
+    idx = np.stack([rng.choice(40, size=5, replace=False) for _ in range(23)])
+    depth = rng.uniform(10, 100, size=23)
+    dense = share.toarray()[idx]  # spots x k x targets
+    whole = neighbour_statistics(idx, share, depth, chunk_size=1000)
+    np.testing.assert_allclose(whole[0], dense.mean(1) * depth[:, None], rtol=1e-6)
+    np.testing.assert_allclose(whole[1], dense.std(1) * depth[:, None], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(whole[2], (dense > 0).sum(1) == 0)
+    for part, full in zip(neighbour_statistics(idx, share, depth, chunk_size=4), whole):
+        np.testing.assert_array_equal(part, full)
+
+
+def test_neighbour_labels_majority_and_ties():
+    from commst.tl.methods.knn import neighbour_labels
+
+    types = np.array(["T", "B", "B", "T", "NK"])
+    idx = np.array([[0, 1, 2], [0, 3, 4], [0, 1, 4]])  # B wins; T wins; three-way tie -> first name sorted
+    labels = neighbour_labels(idx, types, pd.Index(["s1", "s2", "s3"]))
+    assert labels.tolist() == ["B", "T", "B"]
+    assert labels.index.tolist() == ["s1", "s2", "s3"]

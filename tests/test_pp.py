@@ -9,6 +9,7 @@ from synthetic import PLANTED_LR, planted_pair
 
 import commst.pp as pp
 from commst.priors import load_lr_resource, lr_genes
+from commst.validate import CommstInputError
 
 
 def test_harmonise_renames_aliases_and_merges_duplicates():
@@ -141,3 +142,11 @@ def test_gene_sets_survive_an_h5ad_round_trip(tmp_path):
     assert back == pp.get_gene_sets(sp_out) and back.to_dict() == sp_out.uns["commst"]["genes"]
     with pytest.raises(KeyError, match="not prepared by commst.pp.prepare"):
         pp.get_gene_sets(spatial)
+
+
+def test_prepare_without_cell_type_column_says_how_to_name_it():
+    spatial, ref = planted_pair()
+    ref.obs = ref.obs.rename(columns={"cell_type": "annotation"})
+    with pytest.raises(CommstInputError) as err:
+        pp.prepare(spatial, ref, PLANTED_LR, min_shared_genes=10)
+    assert "has no obs['cell_type']" in str(err.value) and "cell_type_key=" in err.value.fix

@@ -199,14 +199,15 @@ def plot_scale(
 
     Returns
     -------
-    Figure with two panels. One colour per method; CPU runs solid with circles, GPU runs
+    Figure with three panels. One colour per method; CPU runs solid with circles, GPU runs
     dash-dotted with squares. Left: time inside the method (train + impute, ``method_s``)
-    as the line, the whole job (``wall_s``, with start-up and loading) dotted. Right: peak
-    RSS of the job's process tree. A run that did not complete is a cross labelled ``OOM``,
-    ``timeout`` or ``failed``: at the memory limit (right) for ``OOM``, at the time limit
-    (left) for ``timeout``, otherwise where it stopped.
+    as the line, the whole job (``wall_s``, with start-up and loading) dotted. Middle: peak
+    RSS of the job's process tree. Right: each method's time over CommST's in the same run
+    (``time_vs_commst``; above the line at 1: slower than CommST). A run that did not
+    complete is a cross labelled ``OOM``, ``timeout`` or ``failed``: at the memory limit
+    (middle) for ``OOM``, at the time limit (left) for ``timeout``, otherwise where it stopped.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     methods = sorted(table["method"].astype(str).unique())
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
     style = {"cpu": ("-", "o"), "cuda": ("-.", "s")}
@@ -219,6 +220,8 @@ def plot_scale(
             axes[0].plot(ok["n_spots"], ok["method_s"], line, marker=marker, color=colour, label=label)
             axes[0].plot(ok["n_spots"], ok["wall_s"], ":", color=colour, alpha=0.6, linewidth=1)
             axes[1].plot(ok["n_spots"], ok["peak_rss_mb"], line, marker=marker, color=colour, label=label)
+            if "time_vs_commst" in ok and ok["time_vs_commst"].notna().any():
+                axes[2].plot(ok["n_spots"], ok["time_vs_commst"], line, marker=marker, color=colour, label=label)
             label = None
         for row in grp[grp["status"] != "ok"].itertuples():
             text = _FAILED_LABELS.get(str(row.status), str(row.status))
@@ -254,14 +257,20 @@ def plot_scale(
         axes[0].axhline(time_limit_s, linestyle=":", color="black", linewidth=0.8, label="time limit")
     if memory_limit_mb is not None:
         axes[1].axhline(memory_limit_mb, linestyle=":", color="black", linewidth=0.8, label="memory limit")
-    for ax, ylabel in ((axes[0], "train + impute time (s); dotted: whole job"), (axes[1], "peak RSS (MB)")):
+    axes[2].axhline(1.0, linestyle="--", color="grey", linewidth=1, label="as fast as CommST")
+    panels = (
+        (axes[0], "train + impute time (s); dotted: whole job"),
+        (axes[1], "peak RSS (MB)"),
+        (axes[2], "time / CommST's time, same run"),
+    )
+    for ax, ylabel in panels:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("spots (reference cells matched)")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="major", alpha=0.3)
-    axes[1].legend(fontsize=7, loc="upper left")
-    axes[0].legend(fontsize=7, loc="upper left")
+    for ax in axes:
+        ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
 

@@ -15,13 +15,15 @@ Every reader returns raw counts as CSR float32 in ``X`` and ``layers['counts']``
 coordinates as float64 ``obsm['spatial']`` (n × 2), unique obs/var names, and
 ``uns['commst_input']`` (``path``, ``format`` and format details). Missing, unreadable or
 malformed files raise :class:`commst.validate.CommstInputError` naming the file.
+:func:`spatial_from_anndata` and :func:`reference_from_anndata` bring AnnData objects already in
+memory into the same layout (what :func:`commst.tl.impute` does with its inputs).
 """
 
 from __future__ import annotations
 
 from .._errors import CommstInputError
 from ._gem import read_stereo_gem
-from ._h5ad import read_h5ad_spatial, read_reference
+from ._h5ad import read_h5ad_spatial, read_reference, reference_from_anndata, spatial_from_anndata
 from ._spatial import SPATIAL_FORMATS, read_spatial
 from ._table import read_csv_spatial
 from ._visium import read_visium
@@ -35,4 +37,6 @@ __all__ = [
     "read_spatial",
     "read_stereo_gem",
     "read_visium",
+    "reference_from_anndata",
+    "spatial_from_anndata",
 ]

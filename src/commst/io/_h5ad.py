@@ -59,7 +59,30 @@ def read_h5ad_spatial(path: PathLike) -> AnnData:
     CommstInputError
         File missing or unreadable, or no coordinates.
     """
-    src = _read_h5ad(path)
+    return spatial_from_anndata(_read_h5ad(path), path=path, spatial_format="h5ad")
+
+
+def spatial_from_anndata(
+    src: AnnData, *, path: PathLike = "spatial AnnData", spatial_format: str = "anndata"
+) -> AnnData:
+    """Spatial data already in memory, in the common reader layout (as :func:`read_h5ad_spatial`).
+
+    Parameters
+    ----------
+    src
+        Spots × genes with raw counts in ``layers['counts']`` (preferred) or ``X`` and
+        coordinates in ``obsm['spatial']`` or obs columns ``x``/``y`` (also
+        ``imagecol``/``imagerow``). Not modified.
+    path
+        What messages call the data (its file, or a description).
+    spatial_format
+        Recorded in ``uns['commst_input']['format']``.
+
+    Raises
+    ------
+    CommstInputError
+        No coordinates, or coordinates with more than two columns.
+    """
     where, counts = _counts_source(src)
     if Keys.obsm.spatial in src.obsm:
         coords, coords_from = src.obsm[Keys.obsm.spatial], "obsm['spatial']"
@@ -86,7 +109,7 @@ def read_h5ad_spatial(path: PathLike) -> AnnData:
         counts,
         coords,
         path=path,
-        spatial_format="h5ad",
+        spatial_format=spatial_format,
         obs=src.obs.copy(),
         var=src.var.copy(),
         uns=uns,
@@ -116,12 +139,48 @@ def read_reference(path: PathLike, cell_type_key: str) -> AnnData:
     CommstInputError
         File missing or unreadable, or ``cell_type_key`` not in obs.
     """
-    src = _read_h5ad(path)
+    return reference_from_anndata(
+        _read_h5ad(path),
+        cell_type_key,
+        path=path,
+        source_format="h5ad",
+        fix="set cell_type_key in the sample sheet to the obs column",
+    )
+
+
+def reference_from_anndata(
+    src: AnnData,
+    cell_type_key: str,
+    *,
+    path: PathLike = "reference AnnData",
+    source_format: str = "anndata",
+    fix: str = "pass cell_type_key=<the obs column>",
+) -> AnnData:
+    """A single-cell reference already in memory, in the reader layout (as :func:`read_reference`).
+
+    Parameters
+    ----------
+    src
+        Cells × genes with raw counts in ``layers['counts']`` (preferred) or ``X``. Not modified.
+    cell_type_key
+        obs column with cell-type labels.
+    path
+        What messages call the data (its file, or a description).
+    source_format
+        Recorded in ``uns['commst_input']['format']``.
+    fix
+        The start of the fix given when ``cell_type_key`` is not in obs.
+
+    Raises
+    ------
+    CommstInputError
+        ``cell_type_key`` not in obs.
+    """
     if cell_type_key not in src.obs:
         raise CommstInputError(
             path,
             f"has no obs column {cell_type_key!r} (columns: {list(src.obs.columns)[:20]})",
-            "set cell_type_key in the sample sheet to the obs column holding the cell-type labels",
+            f"{fix} holding the cell-type labels",
         )
     where, counts = _counts_source(src)
     X = to_counts_csr(counts, path, where)
@@ -135,7 +194,7 @@ def read_reference(path: PathLike, cell_type_key: str) -> AnnData:
     make_unique(adata, path)
     adata.uns[Keys.uns.commst_input] = {
         "path": str(path),
-        "format": "h5ad",
+        "format": source_format,
         "counts_from": where,
         "cell_type_key": cell_type_key,
     }

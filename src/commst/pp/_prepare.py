@@ -151,6 +151,13 @@ def prepare(
     ligands, receptors = (set(g) for g in lr_genes)
     spatial_path = spatial.uns.get(Keys.uns.commst_input, {}).get("path", "spatial data")
     reference_path = reference.uns.get(Keys.uns.commst_input, {}).get("path", "reference")
+    if Keys.obs.cell_type not in reference.obs:
+        raise CommstInputError(
+            reference_path,
+            f"has no obs[{Keys.obs.cell_type!r}] (obs columns: {list(reference.obs.columns)[:20]})",
+            "read it with commst.io.read_reference(path, cell_type_key=<your column>) or bring an AnnData in memory "
+            "with commst.io.reference_from_anndata(adata, cell_type_key=<your column>); commst.tl.impute does both",
+        )
     n_spots, n_cells = spatial.n_obs, reference.n_obs
     spatial = _filter_low_counts(harmonise_genes(spatial, alias_map), min_counts_spot, "spots")
     check_after_qc(

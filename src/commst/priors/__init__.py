@@ -30,16 +30,10 @@ from ._artefacts import (
     write_ppi_artefact,
 )
 from ._genes import harmonise_symbols, known_symbols, load_alias_map, load_orthologs, ortholog_map
+from ._ligand_target import LigandTargetMatrix, read_nichenet_rds
 from ._lr import available_resources, complex_subunits, load_lr_resource, lr_genes
-from ._nichenet import (
-    DEFAULT_PARAMS,
-    LigandTargetMatrix,
-    build_ligand_target,
-    load_networks,
-    personalized_pagerank,
-    read_nichenet_rds,
-    weighted_networks,
-)
+from ._networks import load_networks
+from ._nichenet import DEFAULT_PARAMS, build_ligand_target, personalized_pagerank, weighted_networks
 from ._paths import CommstPriorsError, bundled_dir
 from ._ppi import ppi_graph, read_string_official, string_edges
 from ._validation import (

@@ -15,8 +15,9 @@ import pandas as pd
 from commst._utils import write_json
 
 from ._genes import load_alias_map
+from ._ligand_target import LigandTargetMatrix, read_nichenet_rds
 from ._lr import BUNDLED_RESOURCES, load_lr_resource, lr_genes
-from ._nichenet import LigandTargetMatrix, build_ligand_target, read_nichenet_rds
+from ._nichenet import build_ligand_target
 from ._paths import CommstPriorsError, bundled_dir, check_species
 from ._ppi import string_edges, write_table
 from .download import sha256sum
@@ -211,11 +212,7 @@ def write_manifest(
         if not path.is_file():
             raise CommstPriorsError(f"prior artefact {path} is missing: rebuild it with its priors rule")
         side = Path(str(path) + ".json")
-        entry = (
-            json.loads(side.read_text())
-            if side.is_file()
-            else {"file": path.name, "bytes": path.stat().st_size}
-        )
+        entry = json.loads(side.read_text()) if side.is_file() else {"file": path.name, "bytes": path.stat().st_size}
         entry.update({"kind": kind, "sha256": sha256sum(path), **dict((meta or {}).get(kind, {}))})
         entries[kind] = entry
     manifest = {
@@ -243,9 +240,7 @@ def build_priors(
     write_lr_artefact(species, lr_resource, paths["lr"])
     write_ppi_artefact(species, paths["ppi"], min_score=min_score)
     write_ligand_target_artefact(species, paths["ligand_target"], lr_resource=lr_resource, params=params)
-    return write_manifest(
-        paths, out / "manifest.json", extra={"species": check_species(species), "source": "bundled"}
-    )
+    return write_manifest(paths, out / "manifest.json", extra={"species": check_species(species), "source": "bundled"})
 
 
 def load_ligand_target(
@@ -267,9 +262,7 @@ def load_ligand_target(
     if cached.is_file():
         return LigandTargetMatrix.load(cached)
     if not build:
-        raise CommstPriorsError(
-            f"{cached} does not exist: run the workflow's priors rules or pass build=True"
-        )
+        raise CommstPriorsError(f"{cached} does not exist: run the workflow's priors rules or pass build=True")
     log.info("no ligand-target artefact at %s: building it offline (about a minute)", cached)
     cached.parent.mkdir(parents=True, exist_ok=True)
     return write_ligand_target_artefact(species, cached)

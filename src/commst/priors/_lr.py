@@ -55,9 +55,7 @@ def _cellphonedb_v5() -> pd.DataFrame:
     gene = read_bundled("cellphonedb_v5_gene.tsv.gz", dtype=str, keep_default_na=False)
     uni2sym = gene.drop_duplicates("uniprot").set_index("uniprot")["hgnc_symbol"].to_dict()
     ucols = [c for c in cx.columns if c.startswith("uniprot")]
-    complexes = {
-        row["complex_name"]: [uni2sym.get(row[c], "") for c in ucols if row[c]] for _, row in cx.iterrows()
-    }
+    complexes = {row["complex_name"]: [uni2sym.get(row[c], "") for c in ucols if row[c]] for _, row in cx.iterrows()}
 
     def partner(x: str) -> str:
         if x in complexes:
@@ -83,9 +81,7 @@ def _translate(df: pd.DataFrame, source: str, target: str) -> pd.DataFrame:
     import liana as li
 
     n = len(df)
-    out = li.rs.translate_resource(
-        df, ortholog_map(source, target), columns=["ligand", "receptor"], one_to_many=1
-    )
+    out = li.rs.translate_resource(df, ortholog_map(source, target), columns=["ligand", "receptor"], one_to_many=1)
     log.info("orthologs %s -> %s: %d of %d interactions kept", source, target, len(out), n)
     return out
 
@@ -123,8 +119,7 @@ def _load(name: str, species: str, resolve_aliases: bool) -> pd.DataFrame:
         df = li.rs.select_resource(key)[["ligand", "receptor"]]
     else:
         raise CommstPriorsError(
-            f"LR resource {name!r} is unknown: choose one of {available_resources()} "
-            "(config key priors: lr_resource)"
+            f"LR resource {name!r} is unknown: choose one of {available_resources()} (config key priors: lr_resource)"
         )
     df = df.astype({"ligand": str, "receptor": str})
     if native != species:
@@ -133,9 +128,7 @@ def _load(name: str, species: str, resolve_aliases: bool) -> pd.DataFrame:
     if resolve_aliases:
         df, n_renamed = _resolve_aliases(df, species)
     df = df.drop_duplicates(["ligand", "receptor"]).reset_index(drop=True)
-    df.attrs.update(
-        {"resource": key, "species": species, "native_species": native, "n_aliases_renamed": n_renamed}
-    )
+    df.attrs.update({"resource": key, "species": species, "native_species": native, "n_aliases_renamed": n_renamed})
     log.info(
         "LR resource %s (%s): %d interactions, %d subunit symbols renamed from aliases",
         key,
@@ -191,9 +184,7 @@ def lr_genes(lr: pd.DataFrame) -> tuple[set[str], set[str]]:
     """
     missing = {"ligand", "receptor"} - set(lr.columns)
     if missing:
-        raise CommstPriorsError(
-            f"LR table lacks column(s) {sorted(missing)}: it needs 'ligand' and 'receptor'"
-        )
+        raise CommstPriorsError(f"LR table lacks column(s) {sorted(missing)}: it needs 'ligand' and 'receptor'")
 
     def split(col: str) -> set[str]:
         return entity_genes(lr[col].astype(str))

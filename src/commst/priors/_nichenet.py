@@ -1,4 +1,4 @@
-"""NicheNet-style ligand → target regulatory potential: offline builder and official matrix reader.
+"""NicheNet-style ligand → target regulatory potential: the offline builder.
 
 The offline builder follows NicheNet's prior model (Browaeys et al. 2020, Nat Methods;
 nichenetr ``construct_weighted_networks``, ``apply_hub_corrections``,
@@ -23,13 +23,10 @@ result's ligand specificity is in :mod:`commst.priors._validation`.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,12 +34,10 @@ import pandas as pd
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from commst._utils import atomic_path
-
-from .._constants import subunits
-from ._genes import load_alias_map, ortholog_map
+from ._ligand_target import LigandTargetMatrix
 from ._lr import load_lr_resource, lr_genes
-from ._paths import CommstPriorsError, bundled_dir, check_species, read_bundled
+from ._networks import load_networks
+from ._paths import CommstPriorsError, bundled_dir, check_species
 
 log = logging.getLogger(__name__)
 
@@ -66,200 +61,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "tol": 1e-8,
     "max_iter": 100,
 }
-
-
-@dataclass
-class LigandTargetMatrix:
-    """Sparse ligand → target regulatory potential (NicheNet orientation: targets × ligands).
-
-    Attributes
-    ----------
-    matrix
-        ``len(targets) × len(ligands)`` CSC matrix of regulatory potential scores (≥ 0).
-    targets, ligands
-        Row and column gene symbols.
-    meta
-        Provenance and build parameters (written to the artefact and ``manifest.json``).
-    """
-
-    matrix: sp.csc_matrix
-    targets: list[str]
-    ligands: list[str]
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def to_frame(
-        self, *, ligands: Sequence[str] | None = None, targets: Sequence[str] | None = None
-    ) -> pd.DataFrame:
-        """Dense targets × ligands DataFrame, optionally subset (missing genes give zero rows/columns)."""
-        lig = list(self.ligands) if ligands is None else [str(g) for g in ligands]
-        tgt = list(self.targets) if targets is None else [str(g) for g in targets]
-        li = {g: i for i, g in enumerate(self.ligands)}
-        ti = {g: i for i, g in enumerate(self.targets)}
-        out = np.zeros((len(tgt), len(lig)), dtype=np.float32)
-        cols = [(k, li[g]) for k, g in enumerate(lig) if g in li]
-        rows = [(k, ti[g]) for k, g in enumerate(tgt) if g in ti]
-        if cols and rows:
-            rk, rsrc = zip(*rows)
-            ck, csrc = zip(*cols)
-            sub = self.matrix[list(rsrc)][:, list(csrc)].toarray()
-            out[np.ix_(rk, ck)] = sub
-        return pd.DataFrame(out, index=pd.Index(tgt, name="target"), columns=pd.Index(lig, name="ligand"))
-
-    def percentile_rank(self, ligand: str, target: str) -> float:
-        """Percentile (0–100, 100 = top) of ``target`` among all targets for ``ligand``; ties share the mean rank."""
-        j = self.ligands.index(ligand)
-        col = self.matrix[:, j].toarray().ravel()
-        ranks = pd.Series(col).rank(method="average", pct=True).to_numpy()
-        return float(100.0 * ranks[self.targets.index(target)])
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write as ``.npz`` (matrix + gene lists + JSON meta) atomically."""
-        path = Path(path)
-        m = self.matrix.tocsc()
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(
-                fh,
-                data=m.data.astype(np.float32),
-                indices=m.indices,
-                indptr=m.indptr,
-                shape=np.asarray(m.shape),
-                targets=np.asarray(self.targets, dtype=str),
-                ligands=np.asarray(self.ligands, dtype=str),
-                meta=np.asarray(json.dumps(self.meta, default=str)),
-            )
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> LigandTargetMatrix:
-        """Read an artefact written by :meth:`save`."""
-        path = Path(path)
-        if not path.is_file():
-            raise CommstPriorsError(
-                f"ligand-target artefact {path} does not exist: build it with the priors_ligand_target rule"
-            )
-        with np.load(path, allow_pickle=False) as z:
-            m = sp.csc_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-            return cls(
-                m, [str(x) for x in z["targets"]], [str(x) for x in z["ligands"]], json.loads(str(z["meta"]))
-            )
-
-
-# --------------------------------------------------------------------------- networks
-
-
-def _ortholog_dict() -> dict[str, str]:
-    om = ortholog_map("human", "mouse")
-    one = om[~om["source"].duplicated(keep=False) & ~om["target"].duplicated(keep=False)]
-    return dict(zip(one["source"], one["target"]))
-
-
-def _to_mouse(df: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
-    out = df.assign(**{"from": df["from"].map(mapping), "to": df["to"].map(mapping)})
-    return out.dropna(subset=["from", "to"])
-
-
-def _harmonise(df: pd.DataFrame, species: str) -> pd.DataFrame:
-    amap = load_alias_map(species)
-    return df.assign(**{c: df[c].map(lambda g: amap.get(g, g)) for c in ("from", "to")})
-
-
-def _lr_edges(lr: pd.DataFrame, name: str) -> pd.DataFrame:
-    rows = [
-        (a, b)
-        for lig, rec in zip(lr["ligand"].astype(str), lr["receptor"].astype(str))
-        for a in subunits(lig)
-        for b in subunits(rec)
-    ]
-    return pd.DataFrame(rows, columns=["from", "to"]).assign(source=f"lrdb_{name}")
-
-
-def _species_tables(
-    species: str, *, kegg_reactome: bool, kegg_expression: bool, dorothea_levels: str
-) -> dict[str, list[pd.DataFrame]]:
-    """Signalling and gene-regulatory edges of one species' own bundled tables (OmniPath,
-    KEGG/Reactome, DoRothEA), as ``from``/``to``/``source`` frames."""
-    om = read_bundled(f"omnipath_{species}.tsv.gz", dtype={"source": str, "target": str})
-    sig = [om.rename(columns={"source": "from", "target": "to"})[["from", "to"]].assign(source="omnipath")]
-    gr = []
-    if kegg_reactome:
-        kr = read_bundled(f"kegg_reactome_{species}.tsv.gz", dtype={"src": str, "dest": str, "database": str})
-        kr = kr.rename(columns={"src": "from", "dest": "to"})
-        # an edge in both databases is a KEGG edge (so each edge counts once, as before the split)
-        source = np.where(kr["database"].str.contains("kegg"), "kegg", "reactome")
-        sig.append(kr[["from", "to"]].assign(source=source))
-        if kegg_expression:
-            expr = kr["expression"].astype(str).str.lower() == "true"
-            gr.append(kr.loc[expr, ["from", "to"]].assign(source="kegg_expression"))
-    do = read_bundled(f"dorothea_ABC_{species}.tsv.gz", dtype=str)
-    do = do[do["confidence"].isin(list(dorothea_levels.upper()))]
-    gr.append(pd.DataFrame({"from": do["tf"], "to": do["target"], "source": "dorothea_" + do["confidence"]}))
-    return {"sig": sig, "gr": gr}
-
-
-def load_networks(
-    species: str,
-    *,
-    lr: pd.DataFrame | None = None,
-    lr_name: str = "custom",
-    kegg_reactome: bool = False,
-    kegg_expression: bool = False,
-    dorothea_levels: str = "ABC",
-) -> dict[str, pd.DataFrame]:
-    """Bundled source networks for the offline NicheNet builder.
-
-    Parameters
-    ----------
-    species
-        ``"human"`` or ``"mouse"``. Mouse = human networks through one-to-one orthologs
-        (as nichenetr converts its human model) plus the mouse OmniPath, DoRothEA and
-        KEGG/Reactome edges (an edge present both ways counts once per source).
-    lr
-        Extra LR database (LIANA format) added to NicheNet's v1 ``lr_network``; complexes
-        are split into subunit edges (each ligand subunit → each receptor subunit).
-    lr_name
-        Source name of ``lr`` (``lrdb_<name>``) for source weights.
-    kegg_reactome
-        Add the KEGG and Reactome signalling graph (SpaTalk) to the signalling layer, as
-        sources ``kegg`` and ``reactome`` (Reactome-only edges).
-    kegg_expression
-        With ``kegg_reactome``, also put KEGG's transcription edges ("expression" relations,
-        e.g. STAT1 → CXCL10; source ``kegg_expression``) in the gene-regulatory layer.
-    dorothea_levels
-        DoRothEA confidence levels kept in the regulatory layer (subset of ``"ABC"``).
-
-    Returns
-    -------
-    dict
-        ``lr``, ``sig``, ``gr``: DataFrames with columns ``from``, ``to``, ``source``.
-    """
-    species = check_species(species)
-    opts = {"kegg_reactome": kegg_reactome, "kegg_expression": kegg_expression, "dorothea_levels": dorothea_levels}
-    nn = {k: read_bundled(f"nichenet_v1_{k}_network_human.tsv.gz", dtype=str) for k in ("lr", "sig", "gr")}
-    own = _species_tables("human", **opts)
-    layers = {"lr": [nn["lr"]], "sig": [nn["sig"], *own["sig"]], "gr": [nn["gr"], *own["gr"]]}
-    layers = {k: _harmonise(pd.concat(v, ignore_index=True), "human") for k, v in layers.items()}
-    if species == "mouse":
-        mapping = _ortholog_dict()
-        layers = {k: _to_mouse(v, mapping) for k, v in layers.items()}
-        own = _species_tables("mouse", **opts)
-        for k in ("sig", "gr"):
-            layers[k] = pd.concat([layers[k], *own[k]], ignore_index=True)
-        layers = {k: _harmonise(v, "mouse") for k, v in layers.items()}
-    if lr is not None:
-        layers["lr"] = pd.concat([layers["lr"], _lr_edges(lr, lr_name)], ignore_index=True)
-    out = {}
-    for k, v in layers.items():
-        v = v.dropna(subset=["from", "to"]).astype(str)
-        out[k] = v[v["from"] != v["to"]].drop_duplicates(["from", "to", "source"]).reset_index(drop=True)
-        log.info(
-            "%s %s network: %d edges, %d genes, %d sources",
-            species,
-            k,
-            len(out[k]),
-            len(set(out[k]["from"]) | set(out[k]["to"])),
-            out[k]["source"].nunique(),
-        )
-    return out
 
 
 def weighted_networks(
@@ -377,9 +178,7 @@ def _graphs(networks: Mapping[str, pd.DataFrame], p: Mapping[str, Any], source_w
     n = len(genes)
 
     def csr(df: pd.DataFrame) -> sp.csr_matrix:
-        return sp.csr_matrix(
-            (df["weight"].to_numpy(float), (df["from"].map(gid), df["to"].map(gid))), shape=(n, n)
-        )
+        return sp.csr_matrix((df["weight"].to_numpy(float), (df["from"].map(gid), df["to"].map(gid))), shape=(n, n))
 
     lr_pairs = networks["lr"][["from", "to"]].drop_duplicates()
     return _Graphs(genes, gid, csr(lr_sig), csr(gr), csr(lr_sig.merge(lr_pairs, on=["from", "to"])))
@@ -542,31 +341,3 @@ def build_ligand_target(
         seconds,
     )
     return LigandTargetMatrix(lt, targets, lig, meta)
-
-
-# --------------------------------------------------------------------------- official matrix
-
-
-def read_nichenet_rds(path: str | os.PathLike) -> LigandTargetMatrix:
-    """Read NicheNet's official ``ligand_target_matrix*.rds`` (targets × ligands) with ``rdata``.
-
-    Raises a :class:`CommstPriorsError` naming the file when it is not a numeric matrix with
-    row and column names.
-    """
-    import rdata
-
-    path = Path(path)
-    obj = rdata.read_rds(path)
-    try:
-        values = np.asarray(obj.values, dtype=np.float32)
-        targets = [str(x) for x in obj.coords[obj.dims[0]].values]
-        ligands = [str(x) for x in obj.coords[obj.dims[1]].values]
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as err:
-        raise CommstPriorsError(
-            f"{path} is not a NicheNet ligand-target matrix (expected a numeric matrix with dimnames, got {type(obj).__name__}): "
-            "download ligand_target_matrix_nsga2r_final(.rds / _mouse.rds) from Zenodo record 7074291"
-        ) from err
-    values[~np.isfinite(values)] = 0
-    return LigandTargetMatrix(
-        sp.csc_matrix(values), targets, ligands, {"source": "NicheNet official", "file": str(path)}
-    )

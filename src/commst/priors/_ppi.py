@@ -42,9 +42,7 @@ def _harmonise(df: pd.DataFrame, species: str) -> pd.DataFrame:
     return df
 
 
-def read_string_official(
-    links: str | os.PathLike, info: str | os.PathLike, *, min_score: float = 0.7
-) -> pd.DataFrame:
+def read_string_official(links: str | os.PathLike, info: str | os.PathLike, *, min_score: float = 0.7) -> pd.DataFrame:
     """Read the official STRING ``protein.links`` and ``protein.info`` files into symbol edges.
 
     Parameters
@@ -206,9 +204,7 @@ def ppi_graph(
     genes = [str(g) for g in genes]
     index = {g: i for i, g in enumerate(genes)}
     if len(index) != len(genes):
-        raise CommstPriorsError(
-            "ppi_graph: the gene list has duplicates; pass unique symbols (var_names_make_unique)"
-        )
+        raise CommstPriorsError("ppi_graph: the gene list has duplicates; pass unique symbols (var_names_make_unique)")
     if path is not None:
         edges = read_table(path)
         edges = edges[edges["weight"] >= min_score]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from ._nichenet import _ortholog_dict
+from ._networks import _ortholog_dict
 from ._paths import CommstPriorsError, bundled_dir, check_species
 
 log = logging.getLogger(__name__)
@@ -163,9 +163,8 @@ def ligand_specificity(
         log.info("%d validation ligands have no column and are left out: %s", len(missing), missing)
     values = matrix.to_numpy(dtype=float)
     scores = {"agnostic": values.mean(axis=1)}
-    scores.update(
-        {name: score.reindex(matrix.index).fillna(0.0).to_numpy(dtype=float) for name, score in (references or {}).items()}
-    )
+    for name, score in (references or {}).items():
+        scores[name] = score.reindex(matrix.index).fillna(0.0).to_numpy(dtype=float)
     col = {g: j for j, g in enumerate(matrix.columns)}
     rng = np.random.default_rng(seed)
     out = []

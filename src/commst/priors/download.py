@@ -249,7 +249,12 @@ def fetch(
             wait = backoff * 2**i
             log.warning(
                 "download of %s failed (%s: %s); retry %d/%d in %.1f s",
-                url, type(last).__name__, last, i + 1, attempts - 1, wait,
+                url,
+                type(last).__name__,
+                last,
+                i + 1,
+                attempts - 1,
+                wait,
             )
             time.sleep(wait)
     raise CommstDownloadError(

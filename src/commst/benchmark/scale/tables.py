@@ -21,11 +21,17 @@ SCALE_COLUMNS: tuple[str, ...] = (
     "peak_rss_mb",
     "status",
     "error",
+    "time_vs_commst",
 )
 """Columns of ``scale.tsv``: one row per (method, device, size). ``wall_s`` is the whole
-measured process (start-up, imports, loading, method); ``method_s`` the train + impute call
+measured process (start-up, imports, loading, method); ``method_s`` the imputation call
 alone; ``load_s`` reading the two h5ad files; ``peak_rss_mb`` the peak resident memory of the
-process tree in MiB."""
+process tree in MiB; ``time_vs_commst`` the run's ``method_s`` divided by CommST's at the same
+size and device in the same scale run (> 1: slower than CommST; empty where either did not
+complete), so the comparison does not depend on the machine's load."""
+
+#: The method every other method's time is divided by (``time_vs_commst``).
+REFERENCE_METHOD = "commst"
 
 FIT_COLUMNS: tuple[str, ...] = ("method", "device", "time_exponent", "memory_exponent", "n_sizes", "sizes")
 """Columns of ``scale_fit.tsv``: slopes of log(method_s) and log(peak_rss_mb) against
@@ -41,7 +47,21 @@ def scale_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     tab["error"] = tab["error"].fillna("").astype(str).str.replace(r"\s*\n\s*", " | ", regex=True).str.slice(0, 1000)
     for col in ("wall_s", "load_s", "method_s", "peak_rss_mb"):
         tab[col] = pd.to_numeric(tab[col], errors="coerce")
+    tab["time_vs_commst"] = time_ratio(tab)
     return tab.sort_values(["method", "device", "n_spots"], kind="stable").reset_index(drop=True)
+
+
+def time_ratio(table: pd.DataFrame, reference: str = REFERENCE_METHOD) -> pd.Series:
+    """Each run's ``method_s`` over the ``reference`` method's at the same size and device.
+
+    Only completed runs (``status == 'ok'``) enter, on both sides; the others get NaN.
+    """
+    ok = table["status"] == "ok"
+    keys = ["device", "n_spots", "n_cells"]
+    ref = table[ok & (table["method"] == reference)].drop_duplicates(keys).set_index(keys)["method_s"]
+    denominator = pd.MultiIndex.from_frame(table[keys]).map(ref.to_dict().get)
+    ratio = table["method_s"].to_numpy(dtype=float) / np.asarray(denominator, dtype=float)
+    return pd.Series(np.where(ok, ratio, np.nan), index=table.index)
 
 
 def fit_exponent(sizes: Sequence[float], values: Sequence[float]) -> float:
@@ -60,7 +80,7 @@ def fit_exponent(sizes: Sequence[float], values: Sequence[float]) -> float:
 
 
 def fit_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``scale_fit.tsv``: per method and device, exponents of train + impute time and peak RSS.
+    """``scale_fit.tsv``: per method and device, exponents of imputation time and peak RSS.
 
     Only completed runs (``status == 'ok'``) enter the fit: ``time_exponent`` from
     ``method_s``, ``memory_exponent`` from ``peak_rss_mb`` (the whole process, fixed cost of

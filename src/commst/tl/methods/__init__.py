@@ -25,9 +25,10 @@ from typing import Any
 from ._meta import DeviceParam, MemoryModel, MethodMeta, import_target
 
 #: knn: per spot/cell × input gene, the dense float64 log-profile, its z-score (two
-#: temporaries) and the PCA transform (4 × 8 bytes); per spot × LR target, the dense neighbour
-#: means, squares, spread, expressing count, expected counts and uncertainty (float64) plus the
-#: output layers (float32), ≈ 40 bytes; 0.5 GiB of interpreter and libraries (measured ≈ 0.33 GB).
+#: temporaries) and the PCA transform (4 × 8 bytes); per spot × LR target the result (counts,
+#: uncertainty float32, guard) and the output layers (float32) — the neighbour statistics run in
+#: spot chunks (knn.CHUNK_SPOTS), so 40 bytes, measured before chunking, now over-estimates
+#: (conservative; not re-measured); 0.5 GiB of interpreter and libraries (measured ≈ 0.33 GB).
 KNN_MEMORY = MemoryModel(base_mib=512, csr_copies=2, input_bytes=32, target_bytes=40)
 #: commst (numpy, no torch): the dense log-profiles of spots and cells over the input genes and
 #: their z-scores (float64, ≈ 32 bytes per observation × input gene); per spot × LR target the

@@ -19,6 +19,9 @@ from .._types import ImputationResult
 
 logger = logging.getLogger(__name__)
 
+#: Spots per chunk of the neighbour statistics (bounds memory; results do not depend on it).
+CHUNK_SPOTS = 4096
+
 
 def _input_profile(adata: ad.AnnData, genes: list[str]) -> np.ndarray:
     """Log-normalised counts of the input genes over their own totals, z-scored per gene."""
@@ -102,26 +105,69 @@ def impute_knn(
 
     ref_input_totals = np.asarray(counts_matrix(reference[:, list(input_genes)]).sum(1)).ravel()
     ref_share = sp.diags(1.0 / np.maximum(ref_input_totals, 1.0)) @ counts_matrix(reference[:, targets])
-    ref_share = sp.csr_matrix(ref_share)
     spot_depth = np.asarray(counts_matrix(spatial[:, list(input_genes)]).sum(1)).ravel()
+    counts, sd, guard = neighbour_statistics(idx, sp.csr_matrix(ref_share), spot_depth)
 
-    n_spots = spatial.n_obs
-    rows = np.repeat(np.arange(n_spots), k)
-    weights = sp.csr_matrix((np.full(rows.size, 1.0 / k), (rows, idx.ravel())), shape=(n_spots, reference.n_obs))
-    mean_share = np.asarray((weights @ ref_share).todense())
-    mean_sq = np.asarray((weights @ ref_share.multiply(ref_share)).todense())
-    sd_share = np.sqrt(np.maximum(mean_sq - mean_share**2, 0.0))
-    n_expressing = np.asarray((weights @ (ref_share > 0).astype(np.float64)).todense()) * k
-
-    counts = mean_share * spot_depth[:, None]
     cell_types = reference.obs[Keys.obs.cell_type].astype(str).to_numpy()
-    labels = pd.DataFrame(cell_types[idx]).mode(axis=1)[0]
-    labels.index = spatial.obs_names
     return ImputationResult(
         counts=counts,
         targets=targets,
-        uncertainty=sd_share * spot_depth[:, None],
-        guard=n_expressing == 0,
-        labels=labels.astype("category"),
+        uncertainty=sd,
+        guard=guard,
+        labels=neighbour_labels(idx, cell_types, spatial.obs_names),
         extra={"k": k, "n_pcs": int(sp_emb.shape[1]), "metric": metric},
     )
+
+
+def neighbour_statistics(
+    idx: np.ndarray, ref_share: sp.csr_matrix, spot_depth: np.ndarray, *, chunk_size: int = CHUNK_SPOTS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, spread and guard of the neighbours' target shares, scaled to each spot's depth.
+
+    Works through the spots in chunks of ``chunk_size`` (float64 inside a chunk, float32
+    outputs), so the only spots × targets arrays are the three results; a spot's numbers do
+    not depend on the chunk size.
+
+    Parameters
+    ----------
+    idx
+        Spots × k indices of each spot's reference neighbours.
+    ref_share
+        Cells × targets counts divided by each cell's input-gene total.
+    spot_depth
+        Each spot's total counts over the input genes.
+    chunk_size
+        Spots per chunk.
+
+    Returns
+    -------
+    ``(counts, sd, guard)``: the neighbours' mean share and its standard deviation times the
+    spot's depth (float32), and where no neighbour expresses the gene (bool).
+    """
+    n_spots, k = idx.shape
+    n_cells, n_targets = ref_share.shape
+    ref_sq = ref_share.multiply(ref_share).tocsr()
+    ref_on = (ref_share > 0).astype(np.float64).tocsr()
+    counts = np.empty((n_spots, n_targets), dtype=np.float32)
+    sd = np.empty((n_spots, n_targets), dtype=np.float32)
+    guard = np.empty((n_spots, n_targets), dtype=bool)
+    for start in range(0, n_spots, max(int(chunk_size), 1)):
+        block = idx[start : start + chunk_size]
+        rows = np.repeat(np.arange(block.shape[0]), k)
+        weights = sp.csr_matrix((np.full(rows.size, 1.0 / k), (rows, block.ravel())), shape=(block.shape[0], n_cells))
+        mean_share = (weights @ ref_share).toarray()
+        mean_sq = (weights @ ref_sq).toarray()
+        depth = spot_depth[start : start + chunk_size, None]
+        counts[start : start + chunk_size] = mean_share * depth
+        sd[start : start + chunk_size] = np.sqrt(np.maximum(mean_sq - mean_share**2, 0.0)) * depth
+        guard[start : start + chunk_size] = (weights @ ref_on).toarray() * k == 0
+    return counts, sd, guard
+
+
+def neighbour_labels(idx: np.ndarray, cell_types: np.ndarray, spot_names: pd.Index) -> pd.Series:
+    """The most frequent cell type among each spot's neighbours (ties: the first name in sorted order)."""
+    names, codes = np.unique(np.asarray(cell_types, dtype=str), return_inverse=True)
+    neighbour_codes = codes[idx]
+    tally = np.zeros((idx.shape[0], names.size), dtype=np.int32)
+    np.add.at(tally, (np.repeat(np.arange(idx.shape[0]), idx.shape[1]), neighbour_codes.ravel()), 1)
+    return pd.Series(names[tally.argmax(axis=1)], index=spot_names).astype("category")
