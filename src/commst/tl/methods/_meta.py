@@ -101,7 +101,7 @@ class MemoryModel:
 class MethodMeta:
     """Everything about one imputation method, in one place (like liana's ``MethodMeta``).
 
-    The workflow (``workflow/rules/common.smk``: env, params, rule train), the benchmark and its
+    The workflow (``workflow/rules/common.smk``: env, params), the benchmark and its
     scale runs (device keyword), the memory check of preprocess and the config schema's
     ``impute: method:`` values all read these entries.
 
