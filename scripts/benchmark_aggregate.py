@@ -1,6 +1,6 @@
 """One benchmark sample's per-method tables joined (rule benchmark_aggregate).
 
-Writes gene_metrics.tsv, thinning.tsv, ccc_recovery.tsv and the sample's summary rows.
+Writes gene_metrics.tsv, thinning.tsv, ccc_recovery.tsv, paired_ci.tsv and the sample's summary rows.
 """
 
 import sys
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from commst._utils import run_logged, write_table
-from commst.benchmark.summary import summary_rows, truth_reference_rows
+from commst.benchmark.summary import paired_ci_rows, summary_rows, truth_reference_rows
 
 
 def _concat(paths):
@@ -41,6 +41,12 @@ def main(snakemake):
     write_table(thinning, snakemake.output.thinning)
     write_table(ccc, snakemake.output.ccc)
     write_table(summary_rows(snakemake.params.sample, gene_metrics, thinning, ccc), snakemake.output.summary)
+    # paired per-gene bootstrap CIs of every method against the best peer, knn and SpaGE (LR genes)
+    paired = [
+        paired_ci_rows(snakemake.params.sample, gene_metrics, peers=snakemake.params.peers, scenario=scenario)
+        for scenario in ("heldout", "lrmask")
+    ]
+    write_table(pd.concat(paired, ignore_index=True), snakemake.output.paired_ci)
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

@@ -19,6 +19,7 @@ from commst.pp import counts_matrix, get_gene_sets, library_size, lognorm, targe
 
 def main(snakemake):
     gene_metrics = pd.read_csv(snakemake.input.gene_metrics, sep="\t")
+    gene_metrics = gene_metrics[gene_metrics["scenario"] == "heldout"]  # not the cross-platform rows
     save_figure(plot_gene_metrics(gene_metrics[gene_metrics["status"] == "ok"]), snakemake.output.metrics)
     thinning = pd.read_csv(snakemake.input.thinning, sep="\t")
     save_figure(plot_thinning(thinning[thinning["status"] == "ok"]), snakemake.output.thinning)

@@ -37,11 +37,6 @@ def main(snakemake):
         params=settings["params"],
         extra_methods=settings["extra_methods"],
         model=settings["model"],
-        species=snakemake.params.species,
-        lr=lr,
-        ppi_path=snakemake.input.get("ppi"),
-        ligand_target_path=snakemake.input.get("ligand_target"),
-        threads=snakemake.threads,
     )
     spec.name = method
     scenario = snakemake.params.scenario
@@ -55,7 +50,9 @@ def main(snakemake):
             lr_genes=sorted(ligands | receptors),
             n_folds=options["n_folds"],
             seed=seed,
+            n_splits=options["splits"],
             genes=options["genes"],
+            lr_mask=options["lr_mask"],
         )
         write_table(table, snakemake.output[0], sep="\t", index=False)
     elif scenario == "thinning":

@@ -9,7 +9,8 @@ import logging
 
 import anndata as ad
 
-from commst._utils import run_logged, write_h5ad
+from commst._utils import run_logged, write_h5ad, write_table
+from commst.model import quality_table
 from commst.pp import get_gene_sets
 from commst.tl import build_imputed, fill_missing, get_meta
 from commst.validate import check_neighbours
@@ -22,17 +23,9 @@ def main(snakemake):
     method = snakemake.params.method
     meta = get_meta(method)
     params = dict(snakemake.params.method_params)
-    if meta.neighbours in params:  # e.g. knn's k; the model's k_neighbours is checked by rule train
+    if meta.neighbours in params:  # e.g. knn's k
         key = f"{meta.config_section}.{meta.neighbours}"
         check_neighbours(params[meta.neighbours], reference.n_obs, key=key, path=snakemake.input.reference)
-    if meta.trained:  # a model fitted by rule train
-        from commst.model import TrainedCommST
-
-        params["model"] = TrainedCommST.load(snakemake.input.model)
-        if params["model"].config.num_threads:  # the training's fixed thread count, not --cores
-            import torch
-
-            torch.set_num_threads(params["model"].config.num_threads)
     logging.getLogger("commst").info("imputing %d LR targets with %s %s", len(genes.lr_targets), method, sorted(params))
     result = meta.function()(
         spatial,
@@ -53,7 +46,9 @@ def main(snakemake):
         resources={"lr_resource": provenance["lr_resource"]["name"], "lr_table": snakemake.input.lr},
         target_sum=provenance["preprocess"]["target_sum"],
     )
-    write_h5ad(imputed, snakemake.output[0])
+    write_h5ad(imputed, snakemake.output.imputed)
+    # the run's built-in held-out check (commst: masked input genes, model and knn; else empty)
+    write_table(quality_table(result), snakemake.output.quality)
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

@@ -9,7 +9,7 @@ small synthetic tables, and says how it is run:
     through a small stand-in ``snakemake`` object), so the validation layer is exercised
     exactly as in the workflow, in a second or less;
 ``function``
-    the function the rule calls (the ``train`` rule's prior-file check);
+    the function that checks prior files (:func:`commst.validate.check_prior_file`);
 ``workflow``
     a real ``snakemake`` run (sheet and config errors, and two data errors end to end).
 
@@ -535,14 +535,14 @@ def config_negative_seed(inp: Inputs) -> Path:
     return inp.write_config(impute={"seed": -1})
 
 
-def config_val_fraction(inp: Inputs) -> Path:
+def config_mask_frac(inp: Inputs) -> Path:
     inp.write_sheet()
-    return inp.write_config(model={"val_fraction": 0.6})
+    return inp.write_config(model={"mask_frac": 1.5})
 
 
-def config_pretrain_not_below_epochs(inp: Inputs) -> Path:
+def config_default_off_grid(inp: Inputs) -> Path:
     inp.write_sheet()
-    return inp.write_config(model={"epochs": 10, "pretrain_epochs": 10})
+    return inp.write_config(model={"default": [5.0, 0.75, 40]})
 
 
 def download_without_hashes(inp: Inputs) -> Path:
@@ -582,7 +582,7 @@ class Case:
 
     build: Callable[[Inputs], Path]
     match: str
-    via: str = "script"  # script | function (train's prior check) | workflow
+    via: str = "script"  # script | function (the prior-file check) | workflow
     prior_kind: str | None = None  # for via="function"
     fix: str | None = None  # a phrase the fix must contain
 
@@ -692,17 +692,17 @@ CASES: dict[str, Case] = {
     "config-negative-seed": Case(
         config_negative_seed, r"-1 is less than the minimum of 0", via="workflow", fix="config.schema.yaml"
     ),
-    "config-val-fraction": Case(
-        config_val_fraction,
-        r"0\.6 is greater than or equal to the maximum of 0\.5",
+    "config-mask-frac": Case(
+        config_mask_frac,
+        r"1\.5 is greater than or equal to the maximum of 1",
         via="workflow",
         fix="config.schema.yaml",
     ),
-    "config-pretrain-not-below-epochs": Case(
-        config_pretrain_not_below_epochs,
-        r"model\.pretrain_epochs \(10\) must be smaller than model\.epochs \(10\)",
+    "config-default-off-grid": Case(
+        config_default_off_grid,
+        r"model: default \(5\.0, 0\.75, 40\) is not a point of the grid",
         via="workflow",
-        fix="raise model.epochs",
+        fix="add its values to model.alphas",
     ),
     "download-without-hashes": Case(
         download_without_hashes,
@@ -771,7 +771,7 @@ def test_allow_non_counts_accepts_non_integer_knowingly(inputs: Inputs) -> None:
     assert "non-integer values" in log and "using it anyway" in log
 
 
-def test_train_rule_accepts_real_prior_files(tmp_path: Path) -> None:
+def test_prior_check_accepts_real_prior_files(tmp_path: Path) -> None:
     """The prior-file check passes the artefacts the priors rules write (bundled builders)."""
     from commst.priors import build_priors
 

@@ -89,7 +89,7 @@ def _config(work: Path, methods: list[str]) -> None:
             "broken": "test_benchmark_workflow:impute_broken",
         },
         "params": {"oracle": {"truth": str(work / "results/tiny/prepared/spatial.h5ad")}},
-        "heldout": {"n_folds": 3},
+        "heldout": {"n_folds": 3, "splits": 1, "lr_mask": True},
         "thinning": {"p": [0.5, 0.1], "seeds": [0], "scenarios": ["thinned", "removed"]},
         "ccc": {"p": [0.5], "seeds": [0], "nulls": ["spots", "uncertainty_labels"], "top_k": 10},
         "plot": {"n_genes": 2},
@@ -190,6 +190,15 @@ def test_ccc_recovery_and_summary(bench_run):
         "value"
     ]
     assert lr_pcc["oracle"] > 0.99 and abs(lr_pcc["noise"]) < 0.15
+    # paired CIs (LR genes): the oracle above the noise method on both scenarios, the CI excluding 0
+    paired = _read(bench_run, "tiny/paired_ci.tsv")
+    assert set(paired["scenario"]) == {"heldout", "lrmask"}
+    oracle = paired[(paired["method"] == "oracle") & (paired["scale"] == "counts")].set_index("scenario")
+    assert (oracle["median_pcc"] > 0.99).all()
+    # peers are the registered baselines; the test-only methods have none here, so compare directly
+    gm = _read(bench_run, "tiny/gene_metrics.tsv")
+    masked = gm[(gm["scenario"] == "lrmask") & (gm["method"] == "oracle")]
+    assert len(masked) > 0 and masked["is_lr"].all()
     headline = headline_table(summary, p=0.1)
     assert headline.loc[("tiny", "oracle"), "heldout_LR_pcc"] > 0.99
     for fig in ("gene_metrics.png", "thinning.png", "spatial_maps.png"):

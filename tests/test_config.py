@@ -26,7 +26,7 @@ def _config():
 def test_default_config_validates_and_fills_defaults():
     config = {"samples": "config/samples.tsv"}
     validate(config, str(CONFIG_SCHEMA), set_default=True)
-    assert config["impute"]["method"] == "knn"
+    assert config["impute"]["method"] == "commst"
     assert config["ccc"]["celltype_method"] == "rank_aggregate"
     full = _config()
     validate(full, str(CONFIG_SCHEMA), set_default=True)
@@ -48,10 +48,10 @@ def test_schema_model_defaults_equal_commst_config():
     from commst.model import CommSTConfig
 
     props = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["model"]["properties"]
-    fields = {f.name: f.default for f in dataclasses.fields(CommSTConfig) if f.name != "seed"}
+    fields = {f.name: f.default for f in dataclasses.fields(CommSTConfig)}
     assert set(props) == set(fields)
     for name, default in fields.items():
-        assert props[name]["default"] == default, name
+        assert props[name]["default"] == (list(default) if isinstance(default, tuple) else default), name
     config = {"samples": "x"}
     validate(config, str(CONFIG_SCHEMA), set_default=True)
     CommSTConfig.from_dict(config["model"])  # the filled-in section is a valid model config
@@ -112,8 +112,8 @@ def test_config_yaml_values_equal_schema_defaults():
         ({"unknown_section": {}}, "unknown_section"),
         ({"impute": {"knn": {"k": 0}}}, "0"),
         ({"impute": {"seed": -1}}, "-1 is less than the minimum of 0"),
-        ({"model": {"val_fraction": 0.5}}, "0.5 is greater than or equal to the maximum of 0.5"),
-        ({"model": {"batch_size": 1}}, "1 is less than the minimum of 2"),
+        ({"model": {"mask_frac": 1.0}}, "1.0 is greater than or equal to the maximum of 1"),
+        ({"model": {"neighbourhood": "all"}}, "'all' is not one of"),
         ({"ccc": {"cutoff": 1.0}}, "1.0 is greater than or equal to the maximum of 1"),
         ({"ccc": {"null_model": "shift"}}, "'shift' is not one of"),
         ({"ccc": {"fdr": 0}}, "0 is less than or equal to the minimum of 0"),

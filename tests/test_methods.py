@@ -70,10 +70,10 @@ def test_raw_returns_observed_or_zero(pair):
 
 
 def test_spage_weights_follow_the_paper():
-    from commst.tl.methods.spage import _neighbour_weights
+    from commst.tl.methods.spage import neighbour_weights
 
     # distances < 1 get 1 - d / sum(d), normalised; d >= 1 is dropped; none close -> uniform
-    w = _neighbour_weights(np.array([[0.1, 0.3, 1.2], [1.5, 1.1, 2.0]]))
+    w = neighbour_weights(np.array([[0.1, 0.3, 1.2], [1.5, 1.1, 2.0]]))
     raw = np.array([1 - 0.1 / 0.4, 1 - 0.3 / 0.4, 0.0])
     np.testing.assert_allclose(w[0], raw / raw.sum())
     np.testing.assert_allclose(w[1], 1 / 3)
@@ -112,8 +112,8 @@ def test_registry_entry_matches_its_function(name):
     func = meta.function()
     params = inspect.signature(func).parameters
     assert list(params)[:2] == ["spatial", "reference"] and {"targets", "input_genes", "seed"} <= set(params)
-    if meta.trained:  # commst: its settings are CommSTConfig's (test_config), passed as **params
-        assert "model" in params and "config" in params
+    if meta.config_section == "model":  # commst: its settings are CommSTConfig's (test_config), as **params
+        assert "config" in params
     else:
         own = {
             k: p.default
@@ -121,10 +121,10 @@ def test_registry_entry_matches_its_function(name):
             if p.kind is p.KEYWORD_ONLY and k not in ("targets", "input_genes", "seed", "verbose")
         }
         assert own == dict(meta.defaults), name
-    if meta.device is not None and not meta.trained:
+    if meta.device is not None:
         assert meta.device.name in params
     assert (Path(__file__).resolve().parents[1] / "envs" / f"{meta.env}.yaml").is_file()
-    if meta.neighbours is not None and not meta.trained:
+    if meta.neighbours is not None:
         assert meta.neighbours in params
 
 

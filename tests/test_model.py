@@ -1,464 +1,266 @@
-"""The CommST model on synthetic data where the answer is known, and on the bundled lymph node."""
+"""The CommST model (:mod:`commst.model`): known answers of its parts and a real-data check."""
 
 from __future__ import annotations
 
+import json
+
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-import torch
-from synthetic import PLANTED_LR, planted_pair
+from scipy import stats
 
-import commst.pp as pp
-from commst.model import CommSTConfig, TrainedCommST, impute_commst, plot_history, train
-from commst.model._penalties import gene_graph_edges, laplacian_penalty, nichenet_penalty
+from commst._constants import Keys
+from commst.benchmark.metrics import pcc
+from commst.model import CommSTConfig, impute_commst
+from commst.model._mixture import MatchedCells, em_weights, fit_mixture
+from commst.model._predictive import Dispersion, expected_lognorm, nb_interval
+from commst.model._select import choose
+from commst.model._space import MatchingSpace
+from commst.pp import prepare
+from commst.priors import load_alias_map, load_lr_resource, lr_genes
+from commst.tl import build_imputed, get_method
 
-#: Small, fast settings for tests (a few seconds per training on one core).
-FAST = dict(hidden=64, latent_dim=8, epochs=25, pretrain_epochs=8, batch_size=64, device="cpu", num_threads=1)
+
+# ----------------------------------------------------------------------------- EM and the mixture
+def test_em_recovers_planted_weights():
+    """Counts drawn from a known mixture of known profiles give back the weights."""
+    rng = np.random.default_rng(0)
+    n_spots, n_groups, n_genes = 50, 4, 60
+    prof = rng.dirichlet(np.full(n_genes, 0.3), size=n_groups)  # groups x genes, distinct
+    truth = rng.dirichlet(np.ones(n_groups), size=n_spots)
+    y = rng.poisson(20_000 * truth @ prof)
+    profiles = np.broadcast_to(prof, (n_spots, n_groups, n_genes)).astype(np.float32)
+    w = em_weights(y, profiles, np.ones((n_spots, n_groups), bool), n_iter=300)
+    np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-5)
+    assert np.abs(w - truth).max() < 0.03
 
 
-def _with_type2_ligand(spatial, ref, *, drop_type2_spots: bool):
-    """Add ``LIGC``, expressed only by reference type 2 and never measured in space."""
+def test_em_prior_pulls_toward_its_mean_and_absent_groups_stay_zero():
     rng = np.random.default_rng(1)
-    is2 = (ref.obs["cell_type"] == "type2").to_numpy()
-    ligc = np.where(is2, rng.poisson(6.0, ref.n_obs), 0).astype(np.float32)
-    ref = ref.copy()
-    import anndata as ad
-
-    ref = ad.concat(
-        [ref, ad.AnnData(X=sp.csr_matrix(ligc[:, None]), obs=ref.obs[[]], var=pd.DataFrame(index=["LIGC"]))],
-        axis=1,
-        merge="same",
-    )
-    ref.obs["cell_type"] = pd.Categorical(np.repeat(["type0", "type1", "type2"], ref.n_obs // 3))
-    if drop_type2_spots:
-        spatial = spatial[spatial.obs["true_type"] != "type2"].copy()
-    return spatial, ref
+    prof = rng.dirichlet(np.full(30, 0.3), size=3)
+    y = rng.poisson(30 * np.array([[0.9, 0.1, 0.0]]) @ prof)  # few counts: the prior matters
+    profiles = np.broadcast_to(prof, (1, 3, 30)).astype(np.float32)
+    present = np.array([[True, True, False]])
+    ml = em_weights(y, profiles, present, n_iter=100)
+    prior = np.array([0.2, 0.8, 0.0])
+    pulled = em_weights(y, profiles, present, n_iter=100, alpha=1000.0, prior=prior, init=ml)
+    assert ml[0, 2] == 0 and pulled[0, 2] == 0
+    assert np.abs(pulled[0, :2] - prior[:2]).max() < 0.05 < np.abs(ml[0, :2] - prior[:2]).max()
 
 
-@pytest.fixture(scope="module")
-def prepared():
-    spatial, ref = planted_pair()
-    spatial, ref = _with_type2_ligand(spatial, ref, drop_type2_spots=False)
-    lig, rec = PLANTED_LR
-    return pp.prepare(spatial, ref, (lig | {"LIGC"}, rec), min_shared_genes=10)
+def _matched_case(seed: int = 0):
+    """Two cell types with within-type structure (sub-states) the matched cells must resolve.
+
+    Type ``a`` has two sub-states that differ in input gene 0 and in the target; spots are
+    single cells of a chosen sub-state. A type average would give every ``a`` spot the same
+    target value; the matched single cells give each spot its own sub-state's.
+    """
+    rng = np.random.default_rng(seed)
+    n_in = 20
+    base_a, base_b = np.full(n_in, 5.0), np.full(n_in, 5.0)
+    base_a[:5], base_b[5:10] = 30.0, 30.0
+    cells, codes, target = [], [], []
+    for sub in (0, 1):
+        for _ in range(60):
+            mu = base_a.copy()
+            mu[10 + sub * 5 : 15 + sub * 5] = 25.0  # sub-state marker genes
+            cells.append(rng.poisson(mu))
+            codes.append(0)
+            target.append(rng.poisson(40.0 if sub == 1 else 1.0))
+    for _ in range(60):
+        cells.append(rng.poisson(base_b))
+        codes.append(1)
+        target.append(rng.poisson(5.0))
+    ref_in = sp.csr_matrix(np.array(cells, float))
+    ref_t = sp.csr_matrix(np.array(target, float)[:, None])
+    spot_sub = np.repeat([0, 1], 30)
+    spots = []
+    for sub in spot_sub:
+        mu = base_a.copy()
+        mu[10 + sub * 5 : 15 + sub * 5] = 25.0
+        spots.append(rng.poisson(mu))
+    return ref_in, ref_t, np.array(codes), sp.csr_matrix(np.array(spots, float)), spot_sub
 
 
-@pytest.fixture(scope="module")
-def trained(prepared):
-    s, r = prepared
-    genes = s.uns["commst"]["genes"]
-    model = train(
-        s, r, targets=genes["lr_targets"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False
-    )
-    return model
+def _space(sp_in: sp.csr_matrix, ref_in: sp.csr_matrix) -> MatchingSpace:
+    def unit(x):
+        x = np.log1p(np.asarray(x.todense()) / np.asarray(x.sum(1)) * 1e3)
+        x = x - x.mean(0)
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    return MatchingSpace(unit(sp_in), unit(ref_in), n_pv=sp_in.shape[1])
 
 
-def _lognorm(result, spatial):
-    lib = spatial.obs["total_counts"].to_numpy()
-    return pd.DataFrame(np.log1p(result.counts / lib[:, None] * 1e4), columns=result.targets, index=spatial.obs_names)
+def test_matched_single_cells_resolve_within_type_states_a_type_average_cannot():
+    ref_in, ref_t, codes, sp_in, spot_sub = _matched_case()
+    space = _space(sp_in, ref_in)
+    kw = {"alphas": [0.0], "n_iter": 50, "n_iter_map": 0, "chunk": 16}
+    matched = fit_mixture(MatchedCells(space, codes, 2, 20), sp_in, ref_in, ref_t, **kw)
+    pooled = fit_mixture(MatchedCells(space, codes, 2, 120), sp_in, ref_in, ref_t, **kw)  # all cells: type average
+    share_m, share_p = matched.shares[0.0][:, 0], pooled.shares[0.0][:, 0]
+    assert (matched.dominant[0.0] == 0).all()
+    # matched cells: high-target sub-state spots get ≈ 40 / depth, the others ≈ 1 / depth
+    assert share_m[spot_sub == 1].min() > 5 * share_m[spot_sub == 0].max()
+    assert np.ptp(share_p) < 0.2 * np.ptp(share_m)  # the type average hardly varies
 
 
-def test_planted_ligand_recovered_only_in_its_cell_type(prepared, trained):
-    s, r = prepared
-    genes = s.uns["commst"]["genes"]
-    assert set(genes["lr_targets"]) == {"LIGA", "RECB", "RECALL", "LIGC"}
-    res = impute_commst(s, r, targets=genes["lr_targets"], input_genes=genes["input"], model=trained)
-    x = _lognorm(res, s)
-    true = s.obs["true_type"].to_numpy()
-    for gene, home in (("LIGA", "type0"), ("RECB", "type1"), ("LIGC", "type2")):
-        inside, outside = x.loc[true == home, gene], x.loc[true != home, gene]
-        assert inside.min() > 0.5, gene
-        assert inside.mean() > 5 * outside.mean() + 0.5, gene
-        # outside its cell type the gene's matched neighbours do not express it: guarded
-        j = res.targets.index(gene)
-        assert res.guard[true != home, j].mean() > 0.9, gene
-        assert res.guard[true == home, j].mean() < 0.05, gene
-    # expressed everywhere: never guarded, imputed in every spot
-    assert not res.guard[:, res.targets.index("RECALL")].any()
-    assert (res.labels.to_numpy() == true).mean() > 0.95
-    assert res.uncertainty.shape == res.counts.shape and np.isfinite(res.uncertainty).all()
-    hist = trained.history
-    assert {"epoch", "train", "val", "ref", "spot", "align", "obs"} <= set(hist.columns)
-    assert hist["ref"].iloc[-1] < hist["ref"].iloc[0]
+def test_max_type_share_keeps_groups_below_the_whole_type():
+    ref_in, ref_t, codes, sp_in, _ = _matched_case()
+    space = _space(sp_in, ref_in)
+    whole = MatchedCells(space, codes, 2, 500).groups(np.arange(4))
+    half = MatchedCells(space, codes, 2, 500, max_type_share=0.5).groups(np.arange(4))
+    sizes = np.bincount(codes)  # 120 and 60 cells
+    np.testing.assert_array_equal(np.diff(whole.indptr), np.tile(sizes, 4))  # k_within above the size: whole types
+    np.testing.assert_array_equal(np.diff(half.indptr), np.tile(sizes // 2, 4))
 
 
-def test_guard_zeroes_gene_absent_from_reference_neighbourhood():
-    spatial, ref = planted_pair(seed=3)
-    spatial, ref = _with_type2_ligand(spatial, ref, drop_type2_spots=True)
-    lig, rec = PLANTED_LR
-    # QC as when this test was written (min_counts_cell was 200 then): with the shallow cells kept,
-    # 3 of 60 spots match a LIGC-expressing cell among their 30 neighbours under FAST training
-    s, r = pp.prepare(spatial, ref, (lig | {"LIGC"}, rec), min_shared_genes=10, min_counts_cell=200)
-    genes = s.uns["commst"]["genes"]
-    model = train(
-        s, r, targets=genes["lr_targets"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False
-    )
-    kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], model=model)
-    guarded = impute_commst(s, r, **kw)
-    j = guarded.targets.index("LIGC")
-    # no spatial spot is of type 2, so no matched neighbour expresses LIGC
-    assert guarded.guard[:, j].mean() > 0.95, guarded.guard[:, j].mean()
-    assert (guarded.counts[guarded.guard] == 0).all()
-    assert guarded.extra["n_guarded"] == guarded.guard.sum()
-    unguarded = impute_commst(s, r, guard=False, **kw)
-    assert model.config.guard  # an imputation-time setting does not change the model
-    assert not unguarded.guard.any()
-    assert (unguarded.counts[:, j] > 0).all()  # the decoder alone would have imputed it
+def test_global_neighbourhood_groups_by_type():
+    ref_in, ref_t, codes, sp_in, _ = _matched_case()
+    space = _space(sp_in, ref_in)
+    groups = MatchedCells(space, codes, 2, 20, neighbourhood="global", k_global=30).groups(np.arange(3))
+    assert groups.shape == (6, ref_in.shape[0]) and groups.sum() == 3 * 30
+    for row in range(6):
+        cells = groups[row].indices
+        assert (codes[cells] == row % 2).all()
 
 
-def _state_equal(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+# ----------------------------------------------------------------------------- predictive
+def test_expected_lognorm_matches_the_poisson_sum():
+    mu = np.array([[0.01, 0.5, 3.0, 40.0]])
+    lib = np.array([2500.0])
+    y = np.arange(400)
+    exact = [(stats.poisson.pmf(y, m) * np.log1p(y * 1e4 / 2500.0)).sum() for m in mu[0]]
+    np.testing.assert_allclose(expected_lognorm(mu, lib, target_sum=1e4)[0], exact, rtol=0.02, atol=1e-4)
 
 
-def _kill_after(monkeypatch, epochs: int) -> None:
-    """Make training stop with an exception after ``epochs`` epochs, as a killed job would."""
-    from commst.model._training_plan import TrainingPlan
-
-    run = TrainingPlan.run_epoch
-
-    def run_or_die(self):
-        if self.epoch >= epochs:
-            raise KeyboardInterrupt("killed")
-        return run(self)
-
-    monkeypatch.setattr(TrainingPlan, "run_epoch", run_or_die)
+def test_nb_interval_and_p_zero_known_answers():
+    mean, size = np.array([0.05, 2.0, 30.0, 500.0]), np.array([2.0, 1.0, 5.0, 10.0])
+    lo, hi, p0 = nb_interval(mean, size, 0.9)
+    p = size / (size + mean)
+    np.testing.assert_allclose(p0, p**size)
+    np.testing.assert_array_equal(lo[:3], stats.nbinom.ppf(0.05, size[:3], p[:3]))
+    np.testing.assert_array_equal(hi[:3], stats.nbinom.ppf(0.95, size[:3], p[:3]))
+    # beyond the walk: the normal approximation, close to the exact quantile
+    assert abs(hi[3] - stats.nbinom.ppf(0.95, size[3], p[3])) <= 0.05 * hi[3]
 
 
-@pytest.mark.parametrize("max_cells", [None, 64], ids=["every-cell", "subsampled-epochs"])
-def test_resume_gives_the_same_model_as_an_uninterrupted_run(prepared, tmp_path, max_cells, monkeypatch, caplog):
-    s, r = prepared
-    genes = s.uns["commst"]["genes"]
-    kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], progress=False)
-    cfg = CommSTConfig(**{**FAST, "epochs": 6, "pretrain_epochs": 2, "patience": 100, "max_cells_per_epoch": max_cells})
-    full = train(s, r, config=cfg, checkpoint_dir=tmp_path / "a", **kw)
-    with monkeypatch.context() as m:
-        _kill_after(m, 3)
-        with pytest.raises(KeyboardInterrupt):
-            train(s, r, config=cfg, checkpoint_dir=tmp_path / "b", **kw)
-    assert (tmp_path / "b" / "last.pt").exists()
-    with caplog.at_level("INFO", logger="commst.model"):
-        resumed = train(s, r, config=cfg, checkpoint_dir=tmp_path / "b", **kw)
-    assert "after epoch 3" in caplog.text
-    assert len(resumed.history) == 6
-    assert _state_equal(full.state, resumed.state)
-    pd.testing.assert_frame_equal(full.history, resumed.history)
-    # a finished run is returned from its checkpoint without training again
-    again = train(s, r, config=cfg, checkpoint_dir=tmp_path / "b", **kw)
-    assert _state_equal(again.state, full.state)
-    # a checkpoint of other settings is not resumed
-    other = train(s, r, config=cfg.replace(seed=5, epochs=2), checkpoint_dir=tmp_path / "b", **kw)
-    assert len(other.history) == 2
-
-
-@pytest.mark.parametrize("change", [{"epochs": 3}, {"patience": 50}], ids=["epochs", "patience"])
-def test_checkpoint_of_other_epochs_or_patience_is_not_reused(prepared, tmp_path, change, caplog):
-    """A run stopped under other stopping rules is not the run the config describes: start again."""
-    s, r = prepared
-    genes = s.uns["commst"]["genes"]
-    kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], progress=False)
-    cfg = CommSTConfig(**{**FAST, "epochs": 5, "pretrain_epochs": 2, "patience": 100})
-    train(s, r, config=cfg.replace(**change), checkpoint_dir=tmp_path, **kw)
-    with caplog.at_level("INFO", logger="commst.model"):
-        model = train(s, r, config=cfg, checkpoint_dir=tmp_path, **kw)
-    assert "ignoring checkpoint" in caplog.text and "epochs, patience" in caplog.text
-    assert "resumed from" not in caplog.text
-    fresh = train(s, r, config=cfg, **kw)
-    assert _state_equal(model.state, fresh.state) and len(model.history) == 5
-
-
-class _Planted:
-    """A pickle payload: unpickling it calls ``open(marker, 'w')``, i.e. creates a file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-@pytest.mark.parametrize("damage", ["planted-pickle", "truncated", "not-a-checkpoint"])
-def test_unsafe_or_corrupt_checkpoint_is_ignored_and_runs_no_code(prepared, tmp_path, damage, caplog):
-    s, r = prepared
-    genes = s.uns["commst"]["genes"]
-    kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], progress=False)
-    cfg = CommSTConfig(**{**FAST, "epochs": 3, "pretrain_epochs": 1})
-    ckpt, marker = tmp_path / "ckpt" / "last.pt", tmp_path / "payload_ran"
-    train(s, r, config=cfg, checkpoint_dir=ckpt.parent, **kw)
-    if damage == "planted-pickle":  # what a tampered results/*/model/checkpoints/last.pt holds
-        state = torch.load(ckpt, weights_only=True)
-        torch.save({**state, "epoch": 1, "history": state["history"][:1], "extra": _Planted(marker)}, ckpt)
-    elif damage == "truncated":
-        ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
-    else:
-        torch.save({"weights": torch.zeros(2)}, ckpt)
-    with caplog.at_level("WARNING", logger="commst.model"):
-        model = train(s, r, config=cfg, checkpoint_dir=ckpt.parent, **kw)
-    assert not marker.exists(), "loading the checkpoint ran the planted code"
-    assert f"ignoring checkpoint {ckpt}" in caplog.text and "training starts again from epoch 0" in caplog.text
-    assert _state_equal(model.state, train(s, r, config=cfg, **kw).state) and len(model.history) == 3
-
-
-def test_planted_model_file_is_refused_and_runs_no_code(trained, tmp_path):
-    from commst._errors import CommstInputError
-
-    path, marker = tmp_path / "commst.pt", tmp_path / "payload_ran"
-    trained.save(path)
-    payload = torch.load(path, weights_only=True)  # a saved model holds only tensors and plain data
-    torch.save({**payload, "scaling": _Planted(marker)}, path)
-    with pytest.raises(CommstInputError, match="cannot be read as a CommST model") as err:
-        TrainedCommST.load(path)
-    assert not marker.exists() and "rule train writes a new one" in err.value.fix
-
-
-def test_no_unsafe_torch_load_in_the_package():
-    """Every torch.load of the package goes through safe_load (weights_only=True)."""
-    from pathlib import Path
-
-    src = Path(__file__).resolve().parents[1] / "src" / "commst"
-    calls = [(p.name, line) for p in src.rglob("*.py") for line in p.read_text().splitlines() if "torch.load(" in line]
-    assert calls == [("_io.py", "    return torch.load(path, map_location=map_location, weights_only=True)")]
-
-
-def test_epochs_beyond_the_cap_work_on_a_fresh_draw_of_cells_and_spots(prepared):
-    """Large data: each epoch trains on max_cells_per_epoch cells and spots, and the soft
-    targets and alignment partners of its spots point into that epoch's cells only."""
-    from commst.model._data import build_model_data
-    from commst.model._training_plan import TrainingPlan
-
-    s, r = prepared
-    genes = s.uns["commst"]["genes"]
-    cap = 64
-    cfg = CommSTConfig(**{**FAST, "pretrain_epochs": 1, "max_cells_per_epoch": cap})
-    data = build_model_data(
-        s,
-        r,
-        targets=genes["lr_targets"],
-        input_genes=genes["input"],
-        lr_focus=True,
-        spatial_observed=True,
-        input_scaling="modality",
-        thinning=True,
-        seed=0,
-    )
-    trainer = TrainingPlan(data, cfg, ppi=None, ligand_target=None, coords=None, device=torch.device("cpu"))
-    assert trainer.subsampled and len(trainer.split.train_cells) > cap
-    draws = []
-    for _ in range(3):
-        trainer.run_epoch()
-        trainer.epoch += 1
-        cells, spots = trainer.epoch_cells, trainer.epoch_spots
-        assert len(cells) == cap and len(spots) == cap
-        assert set(cells) <= set(trainer.split.train_cells) and set(spots) <= set(trainer.split.train_spots)
-        draws.append(set(cells))
-        if trainer.epoch > cfg.pretrain_epochs:  # fine-tuning: neighbours of this draw only
-            assert np.isin(trainer.nb_idx[spots], cells).all()
-            others = np.setdiff1d(np.arange(data.n_spots), spots)
-            assert (trainer.nb_idx[others] == -1).all()
-            partners = trainer.partner[spots]
-            assert np.isin(partners[partners >= 0], cells).all() and (partners >= 0).any()
-    assert draws[0] != draws[1] != draws[2]
-    # at or below the cap nothing is drawn: every training cell, every epoch
-    full = TrainingPlan(
-        data,
-        cfg.replace(max_cells_per_epoch=None),
-        ppi=None,
-        ligand_target=None,
-        coords=None,
-        device=torch.device("cpu"),
-    )
-    full.run_epoch()
-    assert not full.subsampled and np.array_equal(full.epoch_cells, full.split.train_cells)
-
-
-def test_same_seed_same_result_and_save_load_roundtrip(prepared, trained, tmp_path):
-    s, r = prepared
-    genes = s.uns["commst"]["genes"]
-    kw = dict(targets=genes["lr_targets"], input_genes=genes["input"])
-    trained.save(tmp_path / "m.pt")
-    loaded = TrainedCommST.load(tmp_path / "m.pt")
-    assert _state_equal(trained.state, loaded.state)
-    pd.testing.assert_frame_equal(trained.history, loaded.history)
-    a = impute_commst(s, r, model=trained, **kw)
-    b = impute_commst(s, r, model=loaded, **kw)
-    np.testing.assert_array_equal(a.counts, b.counts)
-    again = train(s, r, config=trained.config, progress=False, **kw)
-    assert _state_equal(again.state, trained.state)
-    fig = plot_history(trained.history, tmp_path / "curve.png")
-    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG" and len(fig.axes) == 2
-    (tmp_path / "bad.pt").write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="cannot be read as a CommST model"):
-        TrainedCommST.load(tmp_path / "bad.pt")
-
-
-def test_ablations_and_priors_switch_the_right_terms(prepared):
-    s, r = prepared
-    genes = s.uns["commst"]["genes"]
-    kw = dict(targets=genes["lr_targets"], input_genes=genes["input"], progress=False)
-    cfg = CommSTConfig(**{**FAST, "epochs": 4, "pretrain_epochs": 1})
-    no_focus = train(s, r, config=cfg.replace(lr_focus=False, spatial_observed=False, thinning=False), **kw)
-    assert no_focus.decoded == list(genes["lr_targets"]) + list(genes["input"])
-    assert no_focus.observed == [] and "obs" not in no_focus.history
-    res = impute_commst(s, r, model=no_focus, targets=genes["lr_targets"], input_genes=genes["input"])
-    assert res.targets == list(genes["lr_targets"]) and res.counts.shape == (s.n_obs, len(genes["lr_targets"]))
-
-    ppi = pd.DataFrame(1.0, index=["LIGA", "RECB"], columns=["LIGA", "RECB"])
-    lt = pd.DataFrame({"LIGA": [1.0, 0.5]}, index=[genes["input"][0], genes["input"][25]])
-    with_priors = train(s, r, config=cfg, ppi=ppi, ligand_target=lt, **kw)
-    assert with_priors.observed == ["RECALL"]
-    late = with_priors.history[with_priors.history["phase"] == 2]
-    assert np.isfinite(late[["ppi", "nichenet"]].to_numpy()).all() and (late["ppi"] > 0).all()
-    off = train(s, r, config=cfg.replace(w_ppi=0.0, w_nichenet=0.0), ppi=ppi, ligand_target=lt, **kw)
-    assert "ppi" not in off.history and "nichenet" not in off.history
-
-
-def test_prior_penalties_on_known_values():
-    pred = torch.tensor([[0.0, 0.0, 1.0], [1.0, 1.0, 0.0], [2.0, 2.0, 1.0]])
-    graph = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float32))
-    edges = tuple(torch.as_tensor(a) for a in gene_graph_edges(graph, ["A", "B", "C"]))
-    assert float(laplacian_penalty(pred, edges)) == pytest.approx(0.0, abs=1e-6)  # A and B identical
-    edges_ac = tuple(
-        torch.as_tensor(a)
-        for a in gene_graph_edges(pd.DataFrame([[0, 1], [1, 0]], index=["A", "C"], columns=["A", "C"]), ["A", "B", "C"])
-    )
-    assert float(laplacian_penalty(pred, edges_ac)) > 0.5
-    with pytest.raises(ValueError, match="gene graph has shape"):
-        gene_graph_edges(sp.eye(2), ["A", "B", "C"])
-    received = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
-    matrix = torch.tensor([[1.0], [2.0]])
-    agree = torch.cat([received * 3 + 1, received * 0.5], dim=1)
-    assert float(nichenet_penalty(received, matrix, agree)) == pytest.approx(0.0, abs=1e-6)
-    assert float(nichenet_penalty(received, matrix, -agree)) == pytest.approx(2.0, abs=1e-6)
-
-
-def test_bad_settings_and_inputs_are_reported(prepared):
-    with pytest.raises(ValueError, match="k_neighbours"):
-        CommSTConfig(k_neighbours=0)
-    with pytest.raises(ValueError, match="unknown CommST model setting"):
-        CommSTConfig.from_dict({"latent": 3})
-    s, r = prepared
-    genes = s.uns["commst"]["genes"]
-    with pytest.raises(ValueError, match="never model inputs"):
-        train(
-            s, r, targets=["LIGA"], input_genes=genes["input"] + ["LIGA"], config=CommSTConfig(**FAST), progress=False
-        )
-    with pytest.raises(ValueError, match="not in the reference"):
-        train(s, r, targets=["NOPE1"], input_genes=genes["input"], config=CommSTConfig(**FAST), progress=False)
-    with pytest.raises(RuntimeError, match="cuda") if not torch.cuda.is_available() else pytest.raises(ValueError):
-        train(
-            s,
-            r,
-            targets=["LIGA"],
-            input_genes=genes["input"],
-            config=CommSTConfig(**{**FAST, "device": "cuda"}),
-            progress=False,
-        )
-
-
-def test_lymph_node_held_out_lr_genes_beat_a_shuffled_map(demo_pair):
-    """Real data: the 12 most abundant LR genes of the bundled Visium lymph node, held out of
-    the spatial data, are imputed with a positive correlation to what Visium measured."""
-    spatial, ref = demo_pair
-    held_out = [
-        "CD81",
-        "HLA-DQA1",
-        "HLA-F",
-        "C3",
-        "ARF6",
-        "S100A10",
-        "SERPING1",
-        "IFNGR2",
-        "PLSCR1",
-        "GSTO1",
-        "CD14",
-        "CFH",
-    ]
-    shared = [g for g in spatial.var_names if g in set(ref.var_names)]
-    held_out = [g for g in held_out if g in set(shared)]
-    assert len(held_out) >= 6
-    s, r = pp.prepare(spatial, ref, (set(held_out), set()), min_shared_genes=50, min_counts_cell=0)
-    truth = s[:, held_out].layers["counts"].toarray()
-    s_in = s[:, [g for g in s.var_names if g not in set(held_out)]].copy()
-    genes = s.uns["commst"]["genes"]
-    targets = [g for g in genes["lr_targets"] if g in held_out]
-    res = impute_commst(
-        s_in,
-        r,
-        targets=targets,
-        input_genes=genes["input"],
-        config=CommSTConfig(**{**FAST, "epochs": 20}),
-        progress=False,
-    )
-    lib = s.obs["total_counts"].to_numpy()[:, None]
-    pred = np.log1p(res.counts / lib * 1e4)
-    obs = np.log1p(truth[:, [held_out.index(g) for g in targets]] / lib * 1e4)
-    pcc = [np.corrcoef(pred[:, j], obs[:, j])[0, 1] for j in range(len(targets))]
+def test_dispersion_fit_recovers_the_size():
     rng = np.random.default_rng(0)
-    shuffled = [np.corrcoef(rng.permutation(pred[:, j]), obs[:, j])[0, 1] for j in range(len(targets))]
-    # Visium at ~1000 UMI per spot is noisy (no spatial gene correlates with HLA-DQA1 above 0.27),
-    # so the ceiling is low; the measured median is 0.07, shuffled about 0
-    assert np.nanmedian(pcc) > 0.04
-    assert np.nanmedian(pcc) > np.nanmedian(shuffled) + 0.04
-    assert np.mean(np.array(pcc) > 0) >= 0.75
+    mu = rng.gamma(2.0, 2.0, size=(2000, 30))
+    theta = 3.0
+    y = rng.negative_binomial(theta, theta / (theta + mu))
+    fit = Dispersion.fit(y.astype(float), mu)
+    assert 2.0 < fit.theta < 4.5 and abs(fit.log_r_mean) < 0.05
 
 
-def test_binomial_thinning_reaches_the_spatial_library_sizes():
-    from commst.model._data import thin_sparse, thin_to_library
-
-    rng = np.random.default_rng(0)
-    counts = rng.poisson(5.0, size=(400, 200)).astype(np.float32)  # about 1000 per cell
-    lib = counts.sum(1)
-    targets = np.array([100.0, 300.0])
-    for thin in (
-        thin_to_library(counts, lib, targets, rng),
-        thin_sparse(sp.csr_matrix(counts), lib, targets, rng).toarray(),
-    ):
-        assert (thin <= counts).all()
-        totals = thin.sum(1)
-        low = totals < 200
-        assert 0.3 < low.mean() < 0.7  # half the cells drawn at 100, half at 300
-        assert abs(totals[low].mean() - 100) < 5 and abs(totals[~low].mean() - 300) < 10
-    small = np.ones((3, 4), np.float32)  # already below the spatial depth: unchanged
-    np.testing.assert_array_equal(thin_to_library(small, small.sum(1), targets, rng), small)
+# ----------------------------------------------------------------------------- selection
+def _table(scores: dict[tuple[float, float, int], float]) -> pd.DataFrame:
+    rows = [("counts", *k, v) for k, v in scores.items()]
+    return pd.DataFrame(rows, columns=["scale", "alpha", "beta", "k_within", "median_pcc"])
 
 
-def test_gpu_job_without_cuda_says_so_and_uses_cpu(monkeypatch, caplog):
-    """On a SLURM GPU job whose torch finds no CUDA, training logs it and runs on the CPU."""
-    import logging
-
-    import torch
-
-    from commst.model import resolve_device
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    with caplog.at_level(logging.WARNING, logger="commst.model"):
-        assert resolve_device("auto").type == "cpu"
-    assert "granted a GPU (CUDA_VISIBLE_DEVICES=0)" in caplog.text
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    monkeypatch.delenv("SLURM_JOB_GPUS", raising=False)
-    monkeypatch.delenv("SLURM_STEP_GPUS", raising=False)
-    caplog.clear()
-    assert resolve_device("auto").type == "cpu" and "granted" not in caplog.text
-    with pytest.raises(RuntimeError, match="no CUDA device"):
-        resolve_device("cuda")
+def test_selection_keeps_the_default_unless_beaten_by_the_margin():
+    cfg = CommSTConfig()
+    scores = dict.fromkeys(cfg.grid(), 0.10)
+    scores[cfg.default] = 0.12
+    planted = (30.0, 1.0, 40)
+    scores[planted] = 0.124  # within select_delta: default kept
+    assert choose(_table(scores), "counts", cfg) == cfg.default
+    scores[planted] = 0.13  # beats it by more: chosen
+    assert choose(_table(scores), "counts", cfg) == planted
+    assert choose(_table(scores), "counts", cfg.replace(select=False)) == cfg.default
+    assert choose(_table(scores), "counts", cfg, lambda s: s[1] == 0.0) == (0.0, 0.0, 40)
 
 
-def test_model_follows_the_prepared_target_sum(tmp_path):
-    """preprocess.target_sum scales the model's log-normalisation too; the saved model keeps it."""
-    spatial, ref = planted_pair()
-    results = {}
-    for target_sum in (1e4, 1e6):
-        s, r = pp.prepare(spatial, ref, PLANTED_LR, min_shared_genes=10, target_sum=target_sum)
-        genes = pp.get_gene_sets(s)
-        genes_kw = dict(targets=genes.lr_targets, input_genes=genes.input)
-        cfg = CommSTConfig(**{**FAST, "epochs": 3, "pretrain_epochs": 1})
-        model = train(s, r, config=cfg, progress=False, **genes_kw)
-        assert model.target_sum == target_sum
-        model.save(tmp_path / "m.pt")
-        loaded = TrainedCommST.load(tmp_path / "m.pt")
-        assert loaded.target_sum == target_sum
-        results[target_sum] = impute_commst(s, r, model=loaded, **genes_kw)
-    assert results[1e6].extra["uncertainty_scale"] == "counts (delta method from log1p(counts / input-library * 1e+06))"
-    # another scale of the decoder's targets is another model: not the same bytes
-    assert not np.array_equal(results[1e4].counts, results[1e6].counts)
+def test_config_rejects_a_default_off_the_grid_and_unknown_keys():
+    with pytest.raises(ValueError, match="not a point of the grid"):
+        CommSTConfig(default=(5.0, 0.75, 40))
+    with pytest.raises(ValueError, match="unknown CommST model settings"):
+        CommSTConfig.from_dict({"epochs": 3})
+
+
+# ----------------------------------------------------------------------------- the bundled pair
+@pytest.fixture(scope="module")
+def lymph_subsample(demo_pair):
+    """400 demo spots and the demo reference, prepared; 25 % of the non-LR input genes held out."""
+    spatial, reference = demo_pair
+    spatial = spatial[np.random.default_rng(0).choice(spatial.n_obs, 400, replace=False)].copy()
+    lr = load_lr_resource("consensus", "human")
+    spatial, reference = prepare(spatial, reference, lr_genes(lr), alias_map=load_alias_map("human"))
+    inputs = list(spatial.uns["commst"]["genes"]["input"])
+    held = sorted(np.random.default_rng(1).choice(inputs, len(inputs) // 4, replace=False))
+    visible = [g for g in inputs if g not in set(held)]
+    return spatial, reference, held, visible
+
+
+def test_beats_knn_on_held_out_genes_of_the_bundled_pair(lymph_subsample):
+    """Held-out input genes of the real lymph-node pair: CommST above the knn method (counts scale)."""
+    spatial, reference, held, visible = lymph_subsample
+    truth = spatial[:, held].layers["counts"].toarray()
+    sp_vis = spatial[:, visible].copy()
+    ours = impute_commst(sp_vis, reference, targets=held, input_genes=visible, seed=0, quality_baseline=False)
+    knn = get_method("knn")(sp_vis, reference, targets=held, input_genes=visible, seed=0)
+    mine, theirs = np.nanmedian(pcc(truth, ours.counts)), np.nanmedian(pcc(truth, knn.counts))
+    assert mine > theirs + 0.02, (mine, theirs)
+
+
+def test_output_contract_and_determinism(lymph_subsample):
+    spatial, reference, held, visible = lymph_subsample
+    targets = list(spatial.uns["commst"]["genes"]["lr_targets"])[:60]
+    kw = {"targets": targets, "input_genes": visible, "seed": 3, "mask_rounds": 2}
+    res = impute_commst(spatial, reference, **kw)
+    again = impute_commst(spatial, reference, **kw)
+    assert res.counts.tobytes() == again.counts.tobytes()
+    out = build_imputed(spatial, res, method="commst")
+    for key in (Keys.layers.expected_lognorm, Keys.layers.lo, Keys.layers.hi, Keys.layers.p_zero):
+        assert out.layers[key].shape == out.shape
+    lo, hi, counts = out.layers["lo"], out.layers["hi"], out.layers["imputed_counts"]
+    assert (lo <= hi).all() and (lo >= 0).all()
+    assert (out.layers["guarded"] == (out.layers["p_zero"] >= 0.9)).all()
+    assert (counts[out.layers["guarded"] == 1] > 0).any(), "the guard flags, it does not zero"
+    # uncertainty is the SD of X (delta method from the predictive SD of the counts)
+    lib = np.asarray(spatial.layers["counts"].sum(1)).ravel()
+    s = (1e4 / lib)[:, None]
+    np.testing.assert_allclose(out.layers["uncertainty"], res.uncertainty * s / (1 + res.counts * s), rtol=1e-5)
+    assert Keys.var.reliability in out.var and np.isfinite(out.var[Keys.var.reliability]).mean() > 0.5
+    info = json.loads(out.uns["commst"]["method_info"])
+    assert set(info["chosen"]) == {"counts", "lognorm"} and "median_pcc" in info["selection"]
+    quality = pd.DataFrame(info["quality"])
+    assert {"gene", "pcc_counts", "pcc_lognorm", "baseline_pcc_counts", "baseline_pcc_lognorm"} <= set(quality)
+    assert set(quality["gene"]) <= set(visible)
+    # labels only: no proportions anywhere in the output
+    assert out.obs[Keys.obs.matched_cell_type].isin(reference.obs["cell_type"].astype(str)).all()
+    assert not any("prop" in k or "weight" in k for k in [*out.obsm, *out.obs.columns, *out.layers])
+    assert isinstance(out, ad.AnnData)
+
+
+def test_gene_weights_zero_equal_dropping_those_genes():
+    """A likelihood weight of 0 is the same as leaving the gene out of the EM (weights in input-depth units)."""
+    rng = np.random.default_rng(2)
+    prof = rng.dirichlet(np.full(40, 0.5), size=3)
+    y = rng.poisson(500 * np.array([[0.5, 0.3, 0.2]]) @ prof)
+    present = np.ones((1, 3), bool)
+    w = np.ones(40)
+    w[:15] = 0.0
+    weighted = em_weights(y, prof[None].astype(np.float32), present, n_iter=200, gene_weights=w)
+    dropped = em_weights(y[:, 15:], prof[None, :, 15:].astype(np.float32), present, n_iter=200)
+    subset_share = prof[:, 15:].sum(1) / prof.sum(1)  # each group's share of the depth on the kept genes
+    back = dropped / subset_share
+    np.testing.assert_allclose(weighted, back / back.sum(), atol=1e-4)
+
+
+def test_prior_gene_weights_known_answers():
+    from commst.model import nichenet_gene_weights, ppi_gene_weights
+
+    # inputs A, B, C; targets L (a ligand), R. PPI: A-L (1.0), B-R (0.5); C isolated
+    graph = sp.csr_matrix(
+        np.array([[0, 0, 0, 1.0, 0], [0, 0, 0, 0, 0.5], [0, 0, 0, 0, 0], [1.0, 0, 0, 0, 0], [0, 0.5, 0, 0, 0]])
+    )
+    w = ppi_gene_weights(graph, 3)
+    assert w.mean() == pytest.approx(1.0) and w[0] > w[1] > w[2]
+    # NicheNet: ligand L regulates B strongly, A weakly; C unknown
+    matrix = sp.csc_matrix(np.array([[0.1], [0.9], [0.0]]))
+    w = nichenet_gene_weights(matrix, ["A", "B", "C"], ["L"], ["A", "B", "C"], ["L", "R"])
+    assert w.mean() == pytest.approx(1.0) and w[1] > w[0] > w[2]

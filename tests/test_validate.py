@@ -438,7 +438,7 @@ def test_estimate_memory_formula() -> None:
     assert est.impute == 512 * 2**20 + 2 * csr + 32 * 2000 * 1500 + 40 * 3000 * 1000
     com = v.estimate_memory(sp, ref, method="commst", lr_genes={f"G{i}" for i in range(700)})
     assert com.n_targets == 700
-    assert com.impute == (1024 * 2**20 + 2 * csr + 16 * 500 * 2000 + 24 * 4096 * 2000 + 80 * 700 * 1000)
+    assert com.impute == (512 * 2**20 + 3 * csr + 32 * 2000 * 1500 + 130 * 700 * 1000)
     assert com.peak == max(com.preprocess, com.impute)
     named = v.DataSize(3, 4, 5, 6, ("A", "B", "C", "D"))
     other = v.DataSize(2, 3, 4, 5, ("B", "C", "X"))

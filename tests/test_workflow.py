@@ -72,11 +72,19 @@ def test_imputed_output_contract(workflow_run):
     # coordinates and spot names preserved
     kept = spatial[imputed.obs_names]
     np.testing.assert_array_equal(imputed.obsm["spatial"], kept.obsm["spatial"])
-    assert {"imputed_counts", "observed", "uncertainty"} <= set(imputed.layers)
+    assert {"imputed_counts", "observed", "uncertainty", "guarded", "expected_lognorm", "lo", "hi", "p_zero"} <= set(
+        imputed.layers
+    )
     assert {"is_ligand", "is_receptor", "measured_in_spatial"} <= set(imputed.var.columns)
     assert imputed.var["is_ligand"].any() and imputed.var["is_receptor"].any()
-    assert imputed.uns["commst"]["method"] == "knn"
+    assert imputed.uns["commst"]["method"] == "commst"  # the default
     assert set(imputed.obs["matched_cell_type"]) <= set(reference.obs["cell_type"])
+    assert imputed.var["reliability"].notna().mean() > 0.5
+    # the run's built-in held-out check: masked input genes, commst and knn on the same genes
+    quality = pd.read_csv(work / "results/mini/quality.tsv", sep="\t")
+    prepared = ad.read_h5ad(work / "results/mini/prepared/spatial.h5ad")
+    assert len(quality) > 50 and set(quality["gene"]) <= set(prepared.uns["commst"]["genes"]["input"])
+    assert quality["pcc_counts"].median() > quality["baseline_pcc_counts"].median()
 
 
 def test_ccc_tables_reference_real_lr_pairs(workflow_run):

@@ -25,7 +25,15 @@ class Keys:
         uncertainty = "uncertainty"
         """Standard deviation of ``X`` (log-normalised scale) of the imputed value (imputed output)."""
         guarded = "guarded"
-        """1 where no matched reference cell expresses the gene (the value is then 0)."""
+        """1 where the method flags the value as (likely) zero: commst's predictive P(0) >= guard_p."""
+        expected_lognorm = "expected_lognorm"
+        """commst: ``E[log1p(Y / library × target_sum)]``, what a measured log-normalised value would show."""
+        lo = "lo"
+        """commst: lower end of the central predictive interval (counts)."""
+        hi = "hi"
+        """commst: upper end of the central predictive interval (counts)."""
+        p_zero = "p_zero"
+        """commst: predictive probability of no count at the spot's depth."""
 
     class obs:  # noqa: N801
         """``adata.obs`` columns."""
@@ -58,6 +66,8 @@ class Keys:
         is_input = "is_input"
         in_reference = "in_reference"
         measured_in_spatial = "measured_in_spatial"
+        reliability = "reliability"
+        """commst: agreement (PCC) of a target's predictions across the masked rounds."""
 
     class uns:  # noqa: N801
         """``adata.uns`` keys."""
@@ -95,10 +105,3 @@ def subunits(entity: object) -> list[str]:
 def entity_genes(entities: Iterable[object]) -> set[str]:
     """Every subunit gene of a column of LR entries (ligands or receptors)."""
     return {g for entity in entities for g in subunits(entity)}
-
-
-# Sizes the CommST model and its memory estimate (its registry entry) must agree on.
-#: Largest reference (cells × input genes) the model thins as a dense array.
-MODEL_DENSE_MAX = 20_000_000
-#: Rows the model encodes (and spots it imputes) at once.
-MODEL_CHUNK = 4096

@@ -166,6 +166,7 @@ rule benchmark_aggregate:
         thinning="results/benchmark/{bsample}/thinning.tsv",
         ccc="results/benchmark/{bsample}/ccc_recovery.tsv",
         summary="results/benchmark/{bsample}/summary.tsv",
+        paired_ci="results/benchmark/{bsample}/paired_ci.tsv",
     log:
         "logs/benchmark/{bsample}/aggregate.log",
     benchmark:
@@ -181,6 +182,8 @@ rule benchmark_aggregate:
         top_k=config["benchmark"]["ccc"]["top_k"],
         alpha=config["benchmark"]["ccc"]["alpha"],
         truth_dir=lambda wc: f"results/benchmark/{wc.bsample}/ccc_truth",
+        # the peers of paired_ci.tsv: the registered baselines but raw
+        peers=[m for m in REGISTRY if REGISTRY[m].baseline and m != "raw"],
     script:
         "../../scripts/benchmark_aggregate.py"
 

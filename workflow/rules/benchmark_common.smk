@@ -45,13 +45,8 @@ def benchmark_base_method(name):
 
 
 def get_benchmark_inputs(wildcards):
-    """The pair, plus the prior artefacts when the method is CommST or one of its variants."""
-    inputs = get_benchmark_pair(wildcards)
-    if is_trained(benchmark_base_method(wildcards.method)):
-        species = benchmark_species(wildcards)
-        inputs["ppi"] = f"results/priors/{species}/ppi_edges.parquet"
-        inputs["ligand_target"] = f"results/priors/{species}/ligand_target.npz"
-    return inputs
+    """The prepared pair of a benchmark job."""
+    return get_benchmark_pair(wildcards)
 
 
 def benchmark_env_groups():
@@ -106,6 +101,6 @@ def benchmark_method_config(wildcards):
             if base in bench["extra_methods"]
             else {}
         ),
-        "model": config["model"] if is_trained(base) else {},
+        "model": method_section(base),
         "seed": bench["seed"],
     }

@@ -73,14 +73,16 @@ for _key in sorted(config):
 
 
 def check_config_relations(config):
-    """What the schema cannot say: relations between keys (single ranges are in the schema)."""
-    model = config["model"]
-    if model["pretrain_epochs"] >= model["epochs"]:
+    """What the schema cannot say: relations between keys (the model's default on its grid)."""
+    from commst.model import CommSTConfig
+
+    try:
+        CommSTConfig.from_dict(config["model"])
+    except ValueError as err:
         raise WorkflowError(
-            f"config {', '.join(map(str, workflow.configfiles)) or '(command line)'}: "
-            f"model.pretrain_epochs ({model['pretrain_epochs']}) must be smaller than model.epochs "
-            f"({model['epochs']}), or the model never trains on the spots.\n"
-            "Fix: lower model.pretrain_epochs or raise model.epochs."
+            f"config {', '.join(map(str, workflow.configfiles)) or '(command line)'}: model: {err}.\n"
+            "Fix: make model.default one of the settings model.alphas x betas x k_withins "
+            "(add its values to model.alphas, betas or k_withins)."
         )
 
 
@@ -235,9 +237,12 @@ def get_preprocess_inputs(wildcards):
     return inputs
 
 
-def is_trained(name):
-    """A registered method trained from the `model:` settings with the priors (commst)."""
-    return name in REGISTRY and REGISTRY[name].trained
+def method_section(name):
+    """Settings of a registered method kept outside `impute:` (commst's `model:`), else {}."""
+    meta = REGISTRY.get(name)
+    if meta is None or meta.config_section.startswith("impute."):
+        return {}
+    return config_section(meta.config_section)
 
 
 def method_env(name):
@@ -263,6 +268,7 @@ def get_final_output():
     for sample in samples.index:
         outputs += [
             f"results/{sample}/imputed.h5ad",
+            f"results/{sample}/quality.tsv",
             f"results/{sample}/ccc/bivariate.tsv",
             f"results/{sample}/ccc/rank_aggregate.tsv",
             f"results/{sample}/ccc/reference_rank_aggregate.tsv",
@@ -277,8 +283,6 @@ def get_final_output():
             for side in ("spots", "reference")
             for method in get_celltype_methods()
         ]
-        if impute_method().trained:
-            outputs.append(f"results/{sample}/model/training_curve.png")
     return outputs
 
 
@@ -288,8 +292,6 @@ def get_impute_inputs(wildcards):
         "reference": f"results/{wildcards.sample}/prepared/reference.h5ad",
         "lr": get_lr_resource(wildcards),
     }
-    if impute_method().trained:
-        inputs["model"] = f"results/{wildcards.sample}/model/commst.pt"
     return inputs
 
 
@@ -298,20 +300,9 @@ def impute_env():
     return f"../../envs/{impute_method().env}.yaml"
 
 
-#: torch CPU threads of rules train and impute (method commst) when model.num_threads is null.
-#: Fixed rather than the job's share of --cores: the thread count changes float rounding in
-#: training, so a fixed count gives the same bytes whatever --cores is.
-TORCH_THREADS = 2
-
-
-def torch_threads():
-    return config["model"]["num_threads"] or TORCH_THREADS
-
-
 def impute_params():
-    """The method's own settings (a trained method's come with its model file)."""
-    meta = impute_method()
-    return {} if meta.trained else config_section(meta.config_section)
+    """The method's own settings (its config section)."""
+    return config_section(impute_method().config_section)
 
 
 def impute_provenance():

@@ -2,7 +2,8 @@ rule impute:
     input:
         unpack(get_impute_inputs),
     output:
-        "results/{sample}/imputed.h5ad",
+        imputed="results/{sample}/imputed.h5ad",
+        quality="results/{sample}/quality.tsv",
     log:
         "logs/{sample}/impute.log",
     benchmark:

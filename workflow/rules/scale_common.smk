@@ -37,31 +37,19 @@ def scale_n_cells(wildcards):
 
 def scale_method_params(wildcards):
     """Keyword arguments of a scale method: its defaults plus scale.params; CommST starts
-    from the model: section (the settings the workflow trains with)."""
+    from the model: section (the settings the workflow imputes with)."""
     name = wildcards.scale_method
-    own = dict(config["scale"]["params"].get(name, {}))
-    if is_trained(name):
-        return {**config["model"], **own}
-    return own
+    return {**method_section(name), **dict(config["scale"]["params"].get(name, {}))}
 
 
 def get_scale_run_inputs(wildcards):
-    """The synthetic pair and, for CommST, the prior artefacts its settings switch on."""
+    """The synthetic pair of a size."""
     root = f"results/scale/data/{wildcards.n_spots}"
-    inputs = {
+    return {
         "spatial": f"{root}/spatial.h5ad",
         "reference": f"{root}/reference.h5ad",
         "meta": f"{root}/meta.json",
     }
-    if is_trained(wildcards.scale_method):
-        settings = scale_method_params(wildcards)
-        species = scale_species()
-        inputs["lr"] = f"results/priors/{species}/lr_resource.tsv"
-        if settings["w_ppi"] > 0:
-            inputs["ppi"] = f"results/priors/{species}/ppi_edges.parquet"
-        if settings["w_nichenet"] > 0:
-            inputs["ligand_target"] = f"results/priors/{species}/ligand_target.npz"
-    return inputs
 
 
 def scale_env_groups():

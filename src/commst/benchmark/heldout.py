@@ -12,6 +12,18 @@ sizes of the *full* spatial data (all genes, before any gene is held out),
 expected counts at each spot's depth (:class:`commst.tl.ImputationResult`), so this puts both
 on the scale of the prepared spatial ``X``; using the full library size for both keeps the normalisation of the truth
 independent of the fold and the same for every method.
+
+Further scales (:data:`SCALE_METRICS`, PCC per gene), because at low counts a log-normalised
+truth depends on depth and a prediction that tracks depth scores higher whatever its merit:
+
+``pcc_counts``    predicted expected counts vs raw counts;
+``pcc_own``       the method's own best depth-free estimate (``layers['expected_lognorm']`` when
+                  the method returns it, CommST does; else the same as ``pcc``);
+``pcc_lognormE``  every method's counts through the same ``E[log1p(Y / library × target_sum)]``
+                  (:func:`commst.model.expected_lognorm`): like compared with like;
+``pcc_partial``   ``pcc`` with log library size regressed out of truth and prediction.
+
+``split_seeds`` repeats the protocol over several fold splits (column ``split``).
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ from tqdm.auto import tqdm
 
 from commst._constants import Keys
 from commst.benchmark.data import heldout_folds
-from commst.benchmark.metrics import GENE_METRICS, gene_metrics
+from commst.benchmark.metrics import GENE_METRICS, gene_metrics, pcc
 from commst.pp import counts_matrix, library_size, lognorm, normalise, target_sum_of
 from commst.tl._types import ImputationResult
 
@@ -37,7 +49,19 @@ logger = logging.getLogger(__name__)
 ImputationMethod = Callable[..., ImputationResult]
 """``f(spatial, reference, *, targets, input_genes, seed=0, **params) -> ImputationResult``."""
 
-HELDOUT_COLUMNS: tuple[str, ...] = ("fold", "gene", "is_lr", *GENE_METRICS, "status", "runtime_s")
+#: Per-gene PCC on the further scales (module docstring).
+SCALE_METRICS: tuple[str, ...] = ("pcc_counts", "pcc_own", "pcc_lognormE", "pcc_partial")
+
+HELDOUT_COLUMNS: tuple[str, ...] = (
+    "split",
+    "fold",
+    "gene",
+    "is_lr",
+    *GENE_METRICS,
+    *SCALE_METRICS,
+    "status",
+    "runtime_s",
+)
 """Columns of :func:`run_heldout`'s table."""
 
 
@@ -76,9 +100,44 @@ def prepare_pair(
     return out[0], out[1]
 
 
+def scale_pccs(
+    truth: np.ndarray,
+    pred: np.ndarray,
+    t_log: np.ndarray,
+    p_log: np.ndarray,
+    library: np.ndarray,
+    target_sum: float,
+    own: np.ndarray | None,
+    targets: Sequence[str],
+    result_targets: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """Per-gene PCC of one fold on the further scales (:data:`SCALE_METRICS`).
+
+    ``truth``/``pred``: spots × ``targets`` counts; ``t_log``/``p_log`` their log-normalised
+    values; ``own``: the method's ``expected_lognorm`` layer over ``result_targets`` (or None).
+    """
+    from commst.model import expected_lognorm
+
+    if own is None:
+        own_log = p_log
+    else:
+        own_log = np.asarray(pd.DataFrame(own, columns=list(result_targets))[list(targets)], np.float64)
+    design = np.column_stack([np.ones(library.size), np.log(np.maximum(library, 1.0))])
+
+    def resid(y: np.ndarray) -> np.ndarray:
+        return y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+
+    return {
+        "pcc_counts": pcc(truth, pred),
+        "pcc_own": pcc(t_log, own_log),
+        "pcc_lognormE": pcc(t_log, expected_lognorm(pred, library, target_sum=target_sum)),
+        "pcc_partial": pcc(resid(t_log), resid(p_log)),
+    }
+
+
 def _failed_rows(fold: int, genes: Sequence[str], lr: set[str], seconds: float) -> pd.DataFrame:
     rows = pd.DataFrame({"gene": list(genes)})
-    for m in GENE_METRICS:
+    for m in (*GENE_METRICS, *SCALE_METRICS):
         rows[m] = np.nan
     rows["fold"] = fold
     rows["is_lr"] = rows["gene"].isin(lr)
@@ -95,6 +154,8 @@ def run_heldout(
     lr_genes: Sequence[str],
     n_folds: int = 10,
     seed: int = 0,
+    split_seeds: Sequence[int] | None = None,
+    fold_sets: Sequence[Sequence[str]] | None = None,
     genes_to_score: Sequence[str] | None = None,
     method_params: Mapping[str, Any] | None = None,
     on_error: str = "record",
@@ -119,7 +180,12 @@ def run_heldout(
     n_folds
         Number of folds of the shared genes.
     seed
-        Seed of the fold split and of the method.
+        Seed of the method (and of the fold split unless ``split_seeds`` is given).
+    split_seeds
+        Seeds of the fold splits to run (default ``(seed,)``); each split's rows carry it as ``split``.
+    fold_sets
+        Given folds instead of the seeded splits (one split, ``seed``): e.g. ``[every shared LR
+        gene]`` for the cross-platform check, all LR genes masked from the spatial side.
     genes_to_score
         Only hold out and score these shared genes (e.g. the LR genes, to save time); the
         folds still cover all shared genes, so inputs are the same as in the full run.
@@ -133,8 +199,8 @@ def run_heldout(
 
     Returns
     -------
-    Long table with columns ``fold, gene, is_lr, pcc, ssim, rmse, js, status, runtime_s``,
-    one row per scored gene; ``runtime_s`` is the method's wall time on the gene's fold.
+    Long table with :data:`HELDOUT_COLUMNS`, one row per scored gene and split; ``runtime_s``
+    is the method's wall time on the gene's fold.
     """
     if on_error not in ("record", "raise"):
         raise ValueError(f"on_error must be 'record' or 'raise', got {on_error!r}")
@@ -143,7 +209,6 @@ def run_heldout(
     ref_genes = set(reference.var_names)
     shared = [g for g in spatial.var_names if g in ref_genes]
     lr = set(map(str, lr_genes))
-    folds = heldout_folds(shared, lr, n_folds=n_folds, seed=seed)
     scored = set(shared) if genes_to_score is None else set(map(str, genes_to_score)) & set(shared)
     if not scored:
         raise ValueError("no gene to score: genes_to_score has no gene measured in both datasets")
@@ -153,8 +218,13 @@ def run_heldout(
     col = {g: i for i, g in enumerate(spatial.var_names)}
     params = dict(method_params or {})
     name = getattr(method, "__name__", str(method))
+    splits = [int(seed)] if split_seeds is None else [int(s) for s in split_seeds]
+    if fold_sets is not None:
+        jobs = [(int(seed), f, [str(g) for g in genes]) for f, genes in enumerate(fold_sets)]
+    else:
+        jobs = [(s, f, g) for s in splits for f, g in enumerate(heldout_folds(shared, lr, n_folds=n_folds, seed=s))]
     tables = []
-    for fold, fold_genes in enumerate(tqdm(folds, desc=f"held-out {name}", disable=not verbose)):
+    for split, fold, fold_genes in tqdm(jobs, desc=f"held-out {name}", disable=not verbose):
         targets = [g for g in fold_genes if g in scored]
         if not targets:
             continue
@@ -169,23 +239,27 @@ def run_heldout(
                 raise
             seconds = time.perf_counter() - start
             logger.exception("%s failed on fold %d (%d genes); recorded as failed", name, fold, len(targets))
-            tables.append(_failed_rows(fold, targets, lr, seconds))
+            tables.append(_failed_rows(fold, targets, lr, seconds).assign(split=split))
             continue
         seconds = time.perf_counter() - start
         pred = pd.DataFrame(res.counts, columns=res.targets).reindex(columns=targets)
         if pred.isna().any().any():
             missing = pred.columns[pred.isna().any()].tolist()
             raise ValueError(f"{name} did not return targets {missing[:5]} on fold {fold}")
-        truth = sp_counts[:, [col[g] for g in targets]]
-        tab = gene_metrics(
-            lognorm(truth.toarray(), library, target_sum=target_sum),
-            lognorm(pred.to_numpy(), library, target_sum=target_sum),
-            genes=targets,
-        )
+        truth = sp_counts[:, [col[g] for g in targets]].toarray().astype(np.float64)
+        t_log = lognorm(truth, library, target_sum=target_sum)
+        p_log = lognorm(pred.to_numpy(), library, target_sum=target_sum)
+        tab = gene_metrics(t_log, p_log, genes=targets)
+        own = res.layers.get(Keys.layers.expected_lognorm)
+        for key, value in scale_pccs(
+            truth, pred.to_numpy(np.float64), t_log, p_log, library, target_sum, own, targets, res.targets
+        ).items():
+            tab[key] = value
+        tab["split"] = split
         tab["fold"] = fold
         tab["is_lr"] = tab["gene"].isin(lr)
         tab["status"] = "ok"
         tab["runtime_s"] = seconds
         tables.append(tab)
-        logger.info("%s fold %d: %d genes in %.1f s", name, fold, len(targets), seconds)
+        logger.info("%s split %d fold %d: %d genes in %.1f s", name, split, fold, len(targets), seconds)
     return pd.concat(tables, ignore_index=True)[list(HELDOUT_COLUMNS)]

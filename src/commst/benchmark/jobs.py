@@ -25,7 +25,7 @@ import pandas as pd
 from commst._constants import subunits
 from commst.benchmark.ccc_recovery import SCORE_METRICS, bivariate_recovery, celltype_recovery
 from commst.benchmark.ccc_truth import impute_ccc_genes, liana_tables, negative_keys
-from commst.benchmark.heldout import run_heldout
+from commst.benchmark.heldout import SCALE_METRICS, run_heldout
 from commst.benchmark.metrics import GENE_METRICS
 from commst.benchmark.spec import MethodSpec
 from commst.benchmark.thinning import run_thinning
@@ -40,6 +40,8 @@ GENE_METRIC_COLUMNS: tuple[str, ...] = (
     "gene",
     "is_lr",
     *GENE_METRICS,
+    "split",
+    *SCALE_METRICS,
     "status",
     "error",
     "runtime_s",
@@ -101,7 +103,7 @@ def _fill_failed(table: pd.DataFrame, message: str) -> pd.DataFrame:
 
 
 def _all_failed(genes: Sequence[str], lr: set[str], message: str, **columns: Any) -> pd.DataFrame:
-    tab = pd.DataFrame({"gene": list(genes), **{m: np.nan for m in GENE_METRICS}})
+    tab = pd.DataFrame({"gene": list(genes), **{m: np.nan for m in (*GENE_METRICS, *SCALE_METRICS)}})
     tab["is_lr"] = tab["gene"].isin(lr)
     tab["status"], tab["error"], tab["runtime_s"] = "failed", message, np.nan
     for key, value in columns.items():
@@ -136,7 +138,9 @@ def heldout_job(
     lr_genes: Sequence[str],
     n_folds: int = 10,
     seed: int = 0,
+    n_splits: int = 1,
     genes: str = "all",
+    lr_mask: bool = False,
 ) -> pd.DataFrame:
     """Held-out-gene scenario of one method on one sample (rows of ``gene_metrics.tsv``).
 
@@ -149,9 +153,14 @@ def heldout_job(
     lr_genes
         Genes of the LR database (flag ``is_lr``; spread over the folds).
     n_folds, seed
-        Folds of the shared genes and the seed of split and method.
+        Folds of the shared genes and the seed of the method (and of the first split).
+    n_splits
+        Fold splits (seeds ``seed, seed + 1, ...``; column ``split``).
     genes
         ``"all"``: score every shared gene; ``"lr"``: only LR genes (faster, same inputs).
+    lr_mask
+        Also the cross-platform check (scenario ``lrmask``): every shared LR gene masked from
+        the spatial side at once, imputed from the other shared genes.
 
     Returns
     -------
@@ -160,24 +169,39 @@ def heldout_job(
     lr = set(map(str, lr_genes))
     shared = [g for g in spatial.var_names if g in set(reference.var_names)]
     score = None if genes == "all" else [g for g in shared if g in lr]
-    tab = _recorded(
-        spec,
-        lambda func, params: run_heldout(
-            spatial,
-            reference,
-            func,
-            lr_genes=sorted(lr),
-            n_folds=n_folds,
-            seed=seed,
-            genes_to_score=score,
-            method_params=params,
-            on_error="record",
-            verbose=False,
-        ),
-        lambda message: _all_failed(score if score is not None else shared, lr, message, fold=-1),
+
+    def scenario(name: str, genes_: list[str], **folds: Any) -> pd.DataFrame:
+        table = _recorded(
+            spec,
+            lambda func, params: run_heldout(
+                spatial,
+                reference,
+                func,
+                lr_genes=sorted(lr),
+                seed=seed,
+                genes_to_score=score,
+                method_params=params,
+                on_error="record",
+                verbose=False,
+                **folds,
+            ),
+            lambda message: _all_failed(genes_, lr, message, fold=-1, split=seed),
+            name,
+        )
+        return table
+
+    tab = scenario(
         "held-out",
+        score if score is not None else shared,
+        n_folds=n_folds,
+        split_seeds=[seed + i for i in range(int(n_splits))],
     )
     tab["scenario"] = "heldout"
+    if lr_mask:
+        masked = [g for g in shared if g in lr]
+        extra = scenario("LR-masked", masked, fold_sets=[masked])
+        extra["scenario"] = "lrmask"
+        tab = pd.concat([tab, extra], ignore_index=True)
     return tab[list(GENE_METRIC_COLUMNS)]
 
 

@@ -11,8 +11,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
 from commst.tl.methods import get_meta, import_target
 
 
@@ -26,35 +24,6 @@ class MethodSpec:
     base: str = ""
 
 
-def _with_priors(
-    func: Callable[..., Any],
-    species: str,
-    lr: pd.DataFrame | None,
-    ppi_path: str | None,
-    ligand_target_path: str | None,
-) -> Callable[..., Any]:
-    """A trained method (CommST) that builds its priors for each call's targets (:func:`commst.model.model_priors`)."""
-
-    def impute_with_priors(spatial, reference, *, targets, input_genes, seed=0, **params):
-        from commst.model import CommSTConfig, model_priors
-
-        config = CommSTConfig().replace(**{k: v for k, v in params.items() if k in CommSTConfig.__dataclass_fields__})
-        priors = model_priors(
-            targets,
-            input_genes,
-            config=config,
-            species=species,
-            lr=lr,
-            ppi_path=ppi_path,
-            ligand_target_path=ligand_target_path,
-        )
-        params = {**params, **priors}
-        params.setdefault("progress", False)
-        return func(spatial, reference, targets=targets, input_genes=input_genes, seed=seed, **params)
-
-    return impute_with_priors
-
-
 def resolve_method(
     name: str,
     *,
@@ -62,11 +31,6 @@ def resolve_method(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     extra_methods: Mapping[str, str] | None = None,
     model: Mapping[str, Any] | None = None,
-    species: str = "human",
-    lr: pd.DataFrame | None = None,
-    ppi_path: str | None = None,
-    ligand_target_path: str | None = None,
-    threads: int | None = None,
 ) -> MethodSpec:
     """The imputation function and keyword arguments of a configured benchmark method.
 
@@ -77,19 +41,15 @@ def resolve_method(
         a variant (``variants[name]``) or a test-only method (``extra_methods[name]``).
     variants
         Name → ``{"method": base name, "params": {...}}``: e.g. CommST ablations
-        (``commst_no_priors: {method: commst, params: {w_ppi: 0, w_nichenet: 0}}``).
+        (``commst_knn_only: {method: commst, params: {betas: [0.0], default: [0.0, 0.0, 40]}}``).
     params
         Method name → keyword arguments (config ``benchmark.params``); a variant gets its
         base's params updated with its own.
     extra_methods
         Name → ``"module:function"`` with the common imputation signature.
     model
-        CommST settings (config ``model:``), the base of a trained method (``commst``) and its
-        variants.
-    species, lr, ppi_path, ligand_target_path
-        Priors of CommST (the workflow's prior artefacts); without paths the priors are off.
-    threads
-        Torch CPU threads for CommST (``num_threads``) when ``model`` does not set them.
+        Settings of a method kept in its own config section (commst's ``model:``), under
+        ``params``; used for ``commst`` and its variants.
 
     Returns
     -------
@@ -103,10 +63,6 @@ def resolve_method(
     if base in extra_methods:
         return MethodSpec(name, import_target(extra_methods[base]), own, base)
     meta = get_meta(base)
-    if meta.trained:  # trained inside each call, from the model: settings, with its priors
-        settings = {**dict(model or {}), **own}
-        if threads and settings.get("num_threads") is None:
-            settings["num_threads"] = int(threads)
-        func = _with_priors(meta.function(), species, lr, ppi_path, ligand_target_path)
-        return MethodSpec(name, func, settings, base)
+    if not meta.config_section.startswith("impute."):  # commst: the model: section, then benchmark params
+        own = {**dict(model or {}), **own}
     return MethodSpec(name, meta.function(), own, base)

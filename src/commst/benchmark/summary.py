@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -165,3 +165,114 @@ def headline_table(summary: pd.DataFrame, *, p: float = 0.1, null: str = "uncert
         rows.append(ccc[ccc["metric"] == metric].assign(column=col))
     long = pd.concat(rows, ignore_index=True)
     return long.pivot_table(index=["sample", "method"], columns="column", values="value", aggfunc="first")
+
+
+#: Scales of ``paired_ci.tsv``: name → per-gene column of ``gene_metrics.tsv``
+#: (:data:`commst.benchmark.heldout.SCALE_METRICS`; ``lognorm`` = the fixed transform ``pcc``).
+PAIRED_SCALES: dict[str, str] = {
+    "lognorm": "pcc",
+    "own": "pcc_own",
+    "counts": "pcc_counts",
+    "lognormE": "pcc_lognormE",
+    "partial": "pcc_partial",
+}
+
+#: Columns of ``paired_ci.tsv``.
+PAIRED_CI_COLUMNS: tuple[str, ...] = (
+    "sample",
+    "scenario",
+    "genes",
+    "scale",
+    "method",
+    "median_pcc",
+    "n_genes",
+    "n_splits",
+    "best_other",
+    "best_other_pcc",
+    "vs_best",
+    "vs_best_lo",
+    "vs_best_hi",
+    "vs_knn",
+    "vs_knn_lo",
+    "vs_knn_hi",
+    "vs_spage",
+    "vs_spage_lo",
+    "vs_spage_hi",
+)
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """``median(a) - median(b)`` over genes with a paired percentile bootstrap 95 % CI (genes resampled)."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = np.asarray(a)[ok], np.asarray(b)[ok]
+    if a.size == 0:
+        return np.nan, np.nan, np.nan
+    idx = np.random.default_rng(seed).integers(0, a.size, size=(n_boot, a.size))
+    diff = np.median(a[idx], axis=1) - np.median(b[idx], axis=1)
+    return float(np.median(a) - np.median(b)), float(np.quantile(diff, 0.025)), float(np.quantile(diff, 0.975))
+
+
+def paired_ci_rows(
+    sample: str,
+    gene_metrics: pd.DataFrame,
+    *,
+    peers: Sequence[str],
+    genes: str = "lr",
+    scenario: str = "heldout",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """``paired_ci.tsv`` rows: each method's median held-out PCC per scale, and paired CIs.
+
+    Each gene's PCC is averaged over the fold splits first; a method is then compared with the
+    best of ``peers`` (by median, excluding itself), with ``knn`` and with ``spage`` on the genes
+    both scored, by :func:`paired_bootstrap`.
+
+    Parameters
+    ----------
+    sample
+        Sample name.
+    gene_metrics
+        The sample's ``gene_metrics.tsv`` (scenario ``heldout`` rows are used).
+    peers
+        Methods that count as "other" (the baselines).
+    genes
+        ``"lr"`` (LR genes only) or ``"all"``.
+    scenario
+        ``"heldout"`` or ``"lrmask"`` (the cross-platform check).
+    """
+    tab = gene_metrics[gene_metrics["scenario"].eq(scenario) & gene_metrics["status"].eq("ok")]
+    if genes == "lr":
+        tab = tab[tab["is_lr"].astype(bool)]
+    rows = []
+    for scale, column in PAIRED_SCALES.items():
+        if column not in tab or tab.empty:
+            continue
+        per_gene = tab.groupby(["method", "gene"])[column].mean().unstack("method")
+        medians = per_gene.median()
+        splits = tab.groupby("method")["split"].nunique() if "split" in tab else None
+        for method in per_gene.columns:
+            others = [p for p in peers if p in per_gene.columns and p != method and np.isfinite(medians[p])]
+            best = max(others, key=lambda p: medians[p]) if others else None
+            row = {
+                "sample": sample,
+                "scenario": scenario,
+                "genes": genes,
+                "scale": scale,
+                "method": method,
+                "median_pcc": float(medians[method]),
+                "n_genes": int(per_gene[method].notna().sum()),
+                "n_splits": int(splits[method]) if splits is not None else 1,
+                "best_other": best or "",
+                "best_other_pcc": float(medians[best]) if best else np.nan,
+            }
+            for name, ref in (("best", best), ("knn", "knn"), ("spage", "spage")):
+                if ref is not None and ref in per_gene.columns and ref != method:
+                    d, lo, hi = paired_bootstrap(
+                        per_gene[method].to_numpy(), per_gene[ref].to_numpy(), n_boot=n_boot, seed=seed
+                    )
+                else:
+                    d = lo = hi = np.nan
+                row[f"vs_{name}"], row[f"vs_{name}_lo"], row[f"vs_{name}_hi"] = d, lo, hi
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(PAIRED_CI_COLUMNS))

@@ -1,44 +1,32 @@
-"""The CommST model: LR-focused, reference-guided, prior-regularised imputation.
+"""The CommST model: a matched single-cell mixture blended with a PV-kNN mean, chosen per run.
 
-Laid out by role, as scvi-tools lays out its models:
+No network and no deconvolution: every imputed value is a combination of specific single
+reference cells matched to the spot.
 
-- :mod:`._config`: :class:`CommSTConfig`, every setting and ablation switch, and the device;
-- :mod:`._data`: the matrices, the validation split, epoch draws and encoder inputs shared by
-  training and imputation;
-- :mod:`._module`: the network and its ``loss(batch)``;
-- :mod:`._training_plan`: optimiser, steps, validation, early stopping, checkpoints;
-- :mod:`._neighbours`: kNN and mutual nearest neighbours in latent space;
-- :mod:`._penalties`: the priors (PPI graph, ligand→target matrix) as loss terms, built from
-  the workflow's prior artefacts by :func:`model_priors`;
-- :mod:`._model`: :func:`train` and the trained model, :class:`TrainedCommST` (``save``,
-  ``load``, ``impute``).
+- :mod:`._config`: :class:`CommSTConfig`, every setting and its default;
+- :mod:`._space`: the SpaGE/PRECISE matching space, the reference thinned to spot depth;
+- :mod:`._mixture`: each spot's matched cells per cell type and their weights (Poisson EM);
+- :mod:`._weights`: optional input-gene weights of the likelihood (LR focus, PPI, NicheNet);
+- :mod:`._select`: the per-run selection on masked spot input genes (the built-in held-out check);
+- :mod:`._predictive`: expected log-normalised value, NB predictive, interval, P(0);
+- :mod:`._model`: :func:`impute_commst`, the entry point.
 
-The workflow's method ``impute: method: commst`` is :func:`commst.tl.methods.commst.impute_commst`.
+The workflow's ``impute: method: commst`` is :func:`commst.tl.methods.commst.impute_commst`.
 """
 
 from __future__ import annotations
 
-from ._config import CommSTConfig, resolve_device
-from ._model import TrainedCommST, impute_with_model, train
-from ._penalties import model_priors
-from ._plot import plot_history
+from ._config import CommSTConfig
+from ._model import impute_commst, quality_table
+from ._predictive import expected_lognorm
+from ._weights import lr_gene_weights, nichenet_gene_weights, ppi_gene_weights
 
 __all__ = [
     "CommSTConfig",
-    "TrainedCommST",
+    "expected_lognorm",
     "impute_commst",
-    "impute_with_model",
-    "model_priors",
-    "plot_history",
-    "resolve_device",
-    "train",
+    "lr_gene_weights",
+    "nichenet_gene_weights",
+    "ppi_gene_weights",
+    "quality_table",
 ]
-
-
-def __getattr__(name: str):
-    # the method adapter lives with the other methods; kept reachable here
-    if name == "impute_commst":
-        from ..tl.methods.commst import impute_commst
-
-        return impute_commst
-    raise AttributeError(f"module 'commst.model' has no attribute {name!r}")

@@ -1,198 +1,137 @@
-"""Hyper-parameters and ablation switches of the CommST model (one source of defaults), and its device."""
+"""Settings of the CommST model (one source of defaults; the config schema's ``model:`` mirrors them)."""
 
 from __future__ import annotations
 
 import dataclasses
-import logging
-import os
+import itertools
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import torch
-
-logger = logging.getLogger(__name__)
+#: One setting of the selection grid: ``(alpha, beta, k_within)``.
+Setting = tuple[float, float, int]
 
 
 @dataclass
 class CommSTConfig:
-    """Every hyper-parameter and ablation switch of the CommST model, with its default.
+    """Every setting of the CommST model, with its default.
 
-    The workflow's config schema mirrors these defaults under ``model:``.
+    A spot's prediction is ``beta × mixture + (1 − beta) × knn`` (:mod:`commst.model`); the
+    grid ``alphas × betas × k_withins`` is searched per run on masked spot input genes and the
+    default setting is kept unless another beats it there by more than ``select_delta``.
 
     Attributes
     ----------
-    latent_dim
-        Size of the shared latent space of spots and reference cells.
-    hidden
-        Width of the hidden layer of encoder and decoder.
-    dropout
-        Dropout rate in encoder and decoder (also used for nothing else).
-    epochs
-        Maximum number of epochs (pretraining included).
-    pretrain_epochs
-        Epochs on the reference alone (reconstruction of ``T`` from thinned input) before
-        the spot terms, the alignment and the priors are switched on.
-    batch_size
-        Reference cells (and as many spots) per mini-batch.
-    min_steps_per_epoch
-        Small references are cycled through so that an epoch has at least this many steps.
-    max_cells_per_epoch
-        Large data: each epoch draws this many training cells (and at most as many spots) at
-        random, and the latent neighbours of its spots are found among its cells, so an
-        epoch's cost stops growing with the data (``None`` = every cell, every epoch). Data
-        at or below this size train exactly as without the cap.
-    lr, weight_decay
-        AdamW learning rate and weight decay.
-    k_neighbours
-        Reference neighbours per spot in latent space: soft targets, guard, uncertainty, labels.
-    knn_every
-        Recompute the latent neighbours every this many epochs.
-    input_scaling
-        ``'modality'``: z-score each input gene within each modality (removes platform-wide
-        per-gene capture bias); ``'reference'``: z-score both with the reference's statistics.
-    thinning
-        Binomially thin reference counts to the spatial library-size distribution during
-        training (ablation switch; ``False`` = encoder reads full-depth reference input).
-    lr_focus
-        Decode only the LR targets with per-gene variance-weighted loss (ablation switch;
-        ``False`` = decode targets and input genes with an unweighted loss, then keep targets).
-    guard
-        Zero (and flag) a spot's value for a gene that its matched reference neighbours do
-        not express (ablation switch).
-    guard_k
-        Matched reference cells per spot that the guard looks at (their nearest in latent
-        space; at least ``k_neighbours``).
-    guard_min_frac
-        A gene is guarded in a spot when fewer than this share of its ``guard_k`` matched
-        reference cells have a non-zero count.
-    spatial_observed
-        Add a Poisson likelihood on target genes the spatial data measured, at a learned
-        per-gene spatial capture rate (ablation switch).
-    w_spot
-        Weight of the spot soft targets (weighted mean of the latent neighbours' expression).
-    w_obs
-        Weight of the spatial-observed likelihood.
-    w_align
-        Weight of the mutual-nearest-neighbour alignment of spot and cell latents.
-    w_ppi
-        Weight of the graph-Laplacian smoothness of spot predictions over the PPI/LR gene graph
-        (0 = off; needs ``ppi``).
-    w_nichenet
-        Weight of the NicheNet consistency term (0 = off; needs ``ligand_target``).
-    spatial_k
-        Spatial neighbours per spot for the NicheNet ligand signal.
-    blend
-        Share of the final prediction taken from the latent neighbours' weighted mean
-        (the rest from the decoder).
-    device
-        ``'auto'`` (CUDA when present, else CPU), ``'cpu'`` or ``'cuda'``.
-    seed
-        Seed of every random choice (batches, thinning, dropout, validation split).
-    patience
-        Early stopping: epochs without improvement of the validation loss.
-    min_delta
-        Smallest decrease of the validation loss that counts as improvement.
-    val_fraction
-        Share of reference cells (and spots) held out for the validation loss.
-    num_threads
-        Torch CPU threads (``None`` = leave torch's setting).
+    alphas
+        Dirichlet prior strengths (pseudo-counts toward the mean group weights) searched.
+    betas
+        Weights of the matched single-cell mixture against the global PV-kNN mean searched
+        (0 = kNN only, 1 = mixture only).
+    k_withins
+        Matched single cells per reference cell type searched (capped by the type's size).
+    default
+        ``(alpha, beta, k_within)`` kept unless another grid point wins by ``select_delta``.
+    select_delta
+        Margin (median held-out PCC) another setting needs to replace the default.
+    select
+        ``False``: use ``default`` without the selection grid (the mask rounds still run:
+        dispersion, reliability and the quality table come from them).
+    neighbourhood
+        ``'per_type'``: each type's ``k_within`` nearest cells of that type; ``'global'``: the
+        spot's ``k_global`` nearest cells grouped by type.
+    k_global
+        Size of the global neighbourhood of ``neighbourhood='global'``.
+    max_type_share
+        At most this share of a type's cells in one matched group (default 0.75: a group is
+        never a whole type, so no prediction is a type average, even for types smaller than
+        ``k_within``); 1 lets such a type be matched whole (its pooled profile is then the
+        type's average: a deconvolution, measured 0.035 better on the lymph node, README).
+    k_knn
+        Neighbours of the global PV-kNN component (SpaGE's 50).
+    n_iter, n_iter_map
+        EM iterations of the maximum-likelihood weights, then of the MAP weights (warm start).
+    thin
+        Thin reference cells deeper than the matching spot quantile before matching.
+    lr_weighting
+        Weight input genes in the likelihood by how much of their reference variation the
+        LR targets' principal components explain.
+    n_pv, min_cosine
+        SpaGE/PRECISE principal vectors (``None``: half the inputs when > 50, else all) and
+        the cosine similarity below which a principal vector is dropped.
+    mask_frac, mask_rounds, max_select_spots
+        The selection's masked rounds: share of input genes hidden per round, rounds, spots.
+    interval
+        Central probability of ``layers['lo']`` / ``layers['hi']``.
+    guard_p
+        ``layers['guarded']`` flags values with predictive P(0) at least this.
+    chunk
+        Spots per chunk of the mixture and the predictive (bounds memory).
     """
 
-    latent_dim: int = 32
-    hidden: int = 256
-    dropout: float = 0.1
-    epochs: int = 60
-    pretrain_epochs: int = 10
-    batch_size: int = 256
-    min_steps_per_epoch: int = 20
-    max_cells_per_epoch: int | None = 20_000
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    k_neighbours: int = 15
-    knn_every: int = 1
-    input_scaling: Literal["modality", "reference"] = "modality"
-    thinning: bool = True
-    lr_focus: bool = True
-    guard: bool = True
-    guard_k: int = 30
-    guard_min_frac: float = 0.02
-    spatial_observed: bool = True
-    w_spot: float = 1.0
-    w_obs: float = 0.1
-    w_align: float = 0.1
-    w_ppi: float = 0.05
-    w_nichenet: float = 0.05
-    spatial_k: int = 6
-    blend: float = 0.0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: int = 0
-    patience: int = 10
-    min_delta: float = 1e-4
-    val_fraction: float = 0.1
-    num_threads: int | None = None
+    alphas: tuple[float, ...] = (0.0, 10.0, 30.0, 100.0)
+    betas: tuple[float, ...] = (0.0, 0.5, 0.75, 1.0)
+    k_withins: tuple[int, ...] = (40,)
+    default: tuple[float, float, int] = (10.0, 0.75, 40)
+    select_delta: float = 0.005
+    select: bool = True
+    neighbourhood: Literal["per_type", "global"] = "per_type"
+    k_global: int = 200
+    max_type_share: float = 0.75
+    k_knn: int = 50
+    n_iter: int = 50
+    n_iter_map: int = 30
+    thin: bool = True
+    lr_weighting: bool = False
+    n_pv: int | None = None
+    min_cosine: float = 0.3
+    mask_frac: float = 0.2
+    mask_rounds: int = 3
+    max_select_spots: int = 5000
+    interval: float = 0.9
+    guard_p: float = 0.9
+    chunk: int = 512
 
     def __post_init__(self) -> None:
-        checks = {
-            "latent_dim": self.latent_dim >= 1,
-            "hidden": self.hidden >= 1,
-            "epochs": self.epochs >= 1,
-            "pretrain_epochs": 0 <= self.pretrain_epochs,
-            "batch_size": self.batch_size >= 2,
-            "min_steps_per_epoch": self.min_steps_per_epoch >= 1,
-            "max_cells_per_epoch": self.max_cells_per_epoch is None or self.max_cells_per_epoch >= self.batch_size,
-            "k_neighbours": self.k_neighbours >= 1,
-            "guard_k": self.guard_k >= 1,
-            "knn_every": self.knn_every >= 1,
-            "dropout": 0.0 <= self.dropout < 1.0,
-            "val_fraction": 0.0 <= self.val_fraction < 0.5,
-            "guard_min_frac": 0.0 <= self.guard_min_frac <= 1.0,
-            "blend": 0.0 <= self.blend <= 1.0,
-            "input_scaling": self.input_scaling in ("modality", "reference"),
-            "device": self.device in ("auto", "cpu", "cuda"),
-        }
-        for name in ("w_spot", "w_obs", "w_align", "w_ppi", "w_nichenet", "lr", "weight_decay"):
-            checks[name] = getattr(self, name) >= 0
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(
-                "invalid CommST model setting(s): "
-                + ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
-                + "; see CommSTConfig's docstring for the allowed ranges (config section `model:`)"
-            )
+        self.alphas = tuple(float(a) for a in self.alphas)
+        self.betas = tuple(float(b) for b in self.betas)
+        self.k_withins = tuple(int(k) for k in self.k_withins)
+        a, b, k = self.default
+        self.default = (float(a), float(b), int(k))
+        if self.neighbourhood not in ("per_type", "global"):
+            raise ValueError(f"neighbourhood must be 'per_type' or 'global', got {self.neighbourhood!r}")
+        if any(not 0 <= b <= 1 for b in self.betas):
+            raise ValueError(f"betas must lie in [0, 1], got {self.betas}")
+        if min(self.alphas) < 0 or min(self.k_withins) < 1:
+            raise ValueError("alphas must be >= 0 and k_withins >= 1")
+        if not 0 < self.max_type_share <= 1:
+            raise ValueError(f"max_type_share must lie in (0, 1], got {self.max_type_share}")
+        if not 0 < self.mask_frac < 1 or self.mask_rounds < 1:
+            raise ValueError("mask_frac must lie in (0, 1) and mask_rounds be >= 1")
+        if self.default not in self.grid():
+            raise ValueError(f"default {self.default} is not a point of the grid; add its values to the grids")
+
+    def grid(self) -> list[Setting]:
+        """The settings searched: every ``(alpha, beta, k_within)`` (one kNN-only point)."""
+        out: list[Setting] = []
+        for a, b, k in itertools.product(self.alphas, self.betas, self.k_withins):
+            if b == 0 and (a != self.alphas[0] or k != self.k_withins[0]):
+                continue  # kNN only: alpha and k_within do not matter
+            out.append((a, b, k))
+        if self.default not in out and self.default[1] == 0:
+            out.append(self.default)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of all settings (for ``uns`` and checkpoints)."""
-        return dataclasses.asdict(self)
+        """The settings as plain values (lists for the grids)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CommSTConfig:
-        """Build from a dict (e.g. the workflow's ``model:`` section), rejecting unknown keys."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        """Settings from a mapping (the workflow's ``model:`` section); unknown keys are an error."""
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"unknown CommST model setting(s) {unknown}; known settings: {sorted(known)}")
-        return cls(**values)
+            raise ValueError(f"unknown CommST model settings {unknown}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
     def replace(self, **changes: Any) -> CommSTConfig:
-        """Copy with ``changes`` applied (unknown names are an error)."""
-        return CommSTConfig.from_dict({**self.to_dict(), **changes})
-
-
-def resolve_device(device: str) -> torch.device:
-    """``'auto'`` → CUDA when available, else CPU; ``'cuda'`` without a GPU is an error."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        granted = {
-            k: os.environ[k] for k in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS") if os.environ.get(k)
-        }
-        if granted:
-            logger.warning(
-                "this job was granted a GPU (%s) but torch finds no usable CUDA device "
-                "(CPU-only torch build, or driver mismatch); training falls back to the CPU",
-                ", ".join(f"{k}={v}" for k, v in granted.items()),
-            )
-        return torch.device("cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("model.device is 'cuda' but torch sees no CUDA device; set model.device to 'auto' or 'cpu'")
-    return torch.device(device)
+        """A copy with ``changes`` applied (validated like a new config)."""
+        return CommSTConfig.from_dict({**dataclasses.asdict(self), **changes})

@@ -1,334 +1,190 @@
-"""The trained CommST model: training it, saving and loading it, and imputing with it."""
+"""The CommST model's entry point: select on masked spot genes, fit, predict, predictive distribution."""
 
 from __future__ import annotations
 
 import logging
-import os
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anndata as ad
 import numpy as np
 import pandas as pd
-import torch
-from tqdm.auto import tqdm
 
-from .._constants import MODEL_CHUNK, Keys
-from .._errors import CommstInputError
-from .._utils import atomic_path
-from ..pp import DEFAULT_TARGET_SUM, counts_from_lognorm, target_sum_of
+from .._constants import Keys
+from ..pp import counts_matrix, library_size, target_sum_of
 from ..tl._types import ImputationResult
-from ._config import CommSTConfig, resolve_device
-from ._data import Modality, _columns, build_model_data, embed, lognorm
-from ._io import safe_load, to_numpy, to_tensors, unreadable
-from ._module import CommSTModule
-from ._neighbours import gather_rows, knn, neighbour_weights
-from ._training_plan import CHECKPOINT_NAME, TrainingPlan, fingerprint, resume
+from ..tl.methods._common import check_genes
+from ._config import CommSTConfig
+from ._predictive import expected_lognorm, nb_interval
+from ._select import Baseline, components, select_on_masked_genes
+from ._weights import lr_gene_weights
 
 logger = logging.getLogger(__name__)
 
-#: Format tag of saved models.
-MODEL_FORMAT = "commst-model-1"
 
+def _knn_baseline(spatial: ad.AnnData, reference: ad.AnnData, input_genes: list[str], seed: int) -> Baseline:
+    """The ``knn`` method on the same masked genes (the quality table's reference)."""
+    from ..tl.methods import get_meta
 
-@dataclass
-class TrainedCommST:
-    """A trained CommST model with what imputation needs.
+    meta = get_meta("knn")
 
-    Attributes
-    ----------
-    config
-        The settings it was trained with.
-    state
-        Network weights (``state_dict``).
-    input_genes, targets, decoded, observed
-        Gene lists (decoded = targets, plus input genes without LR focus).
-    scaling
-        Per-gene input scaling of each modality (``mean_sp``, ``sd_sp``, ``mean_ref``, ``sd_ref``).
-    history
-        Training curve, one row per epoch (losses per term, validation loss, phase).
-    target_sum
-        Scale of the log-normalisation it was trained on (``preprocess: target_sum``).
-    """
-
-    config: CommSTConfig
-    state: dict[str, torch.Tensor]
-    input_genes: list[str]
-    targets: list[str]
-    decoded: list[str]
-    observed: list[str]
-    scaling: dict[str, np.ndarray]
-    history: pd.DataFrame = field(default_factory=pd.DataFrame)
-    target_sum: float = DEFAULT_TARGET_SUM
-
-    def network(self, device: torch.device | str = "cpu") -> CommSTModule:
-        """The network with trained weights, in eval mode on ``device``."""
-        net = CommSTModule.from_config(len(self.input_genes), len(self.decoded), len(self.observed), self.config)
-        net.load_state_dict(self.state)
-        return net.to(device).eval()
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the model to ``path`` (torch file, atomically)."""
-        payload = {
-            "format": MODEL_FORMAT,
-            "config": self.config.to_dict(),
-            "state": self.state,
-            "genes": {k: list(getattr(self, k)) for k in ("input_genes", "targets", "decoded", "observed")},
-            "scaling": to_tensors(self.scaling),
-            "history": self.history.to_dict(orient="list"),
-            "target_sum": float(self.target_sum),
-        }
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> TrainedCommST:
-        """Read a model written by :meth:`save` (tensors and plain data only: no code runs).
-
-        Raises
-        ------
-        CommstInputError
-            The file cannot be read safely (corrupt, truncated, or holding other objects than
-            tensors and plain data, e.g. a planted pickle) or is not a CommST model.
-        """
-        fix = "delete it and run the workflow again: rule train writes a new one"
-        try:
-            payload = safe_load(path)
-        except Exception as err:  # noqa: BLE001 - unreadable or unsafe: the same to the user
-            raise CommstInputError(path, f"cannot be read as a CommST model: {unreadable(err)}", fix) from None
-        if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-            raise CommstInputError(path, "is not a CommST model file (written by TrainedCommST.save)", fix)
-        return cls(
-            config=CommSTConfig.from_dict(payload["config"]),
-            state=payload["state"],
-            scaling=to_numpy(payload["scaling"]),
-            history=pd.DataFrame(payload["history"]),
-            target_sum=float(payload.get("target_sum", DEFAULT_TARGET_SUM)),
-            **payload["genes"],
+    def baseline(spots: np.ndarray, visible: np.ndarray, masked: np.ndarray) -> np.ndarray:
+        vis = [input_genes[i] for i in visible]
+        res = meta.function()(
+            spatial[spots, vis],
+            reference,
+            targets=[input_genes[i] for i in masked],
+            input_genes=vis,
+            seed=seed,
+            **dict(meta.defaults),
         )
+        return res.counts
 
-    def impute(
-        self,
-        spatial: ad.AnnData,
-        reference: ad.AnnData,
-        *,
-        targets: Sequence[str] | None = None,
-        chunk: int = MODEL_CHUNK,
-    ) -> ImputationResult:
-        """Impute ``targets`` for every spot of ``spatial`` (see :func:`impute_with_model`)."""
-        return impute_with_model(self, spatial, reference, targets=targets, chunk=chunk)
+    return baseline
 
 
-def train(
+def impute_commst(
     spatial: ad.AnnData,
     reference: ad.AnnData,
     *,
     targets: Sequence[str],
     input_genes: Sequence[str],
+    seed: int = 0,
     config: CommSTConfig | None = None,
-    ppi: Any = None,
-    ligand_target: pd.DataFrame | None = None,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    progress: bool = True,
-) -> TrainedCommST:
-    """Train the CommST model on a prepared spatial/reference pair.
-
-    Phase 1 (``pretrain_epochs``) learns to decode the targets ``T`` of reference cells from
-    their input genes ``S``, binomially thinned to spatial library sizes. Phase 2 adds, for
-    spots, soft targets from their ``k_neighbours`` nearest reference cells in latent space,
-    mutual-nearest-neighbour alignment, the spatial likelihood of observed targets and the
-    prior regularisers.
+    gene_weights: np.ndarray | None = None,
+    quality_baseline: bool = True,
+    **params: Any,
+) -> ImputationResult:
+    """Impute ``targets`` for every spot with the CommST model (:mod:`commst.model`).
 
     Parameters
     ----------
-    spatial
-        Prepared spatial AnnData (``layers['counts']``, ``obsm['spatial']``); its
-        ``target_sum`` (:func:`commst.pp.target_sum_of`) scales the log-normalisation.
-    reference
-        Prepared reference AnnData (``layers['counts']``, ``obs['cell_type']``).
+    spatial, reference
+        Prepared pair (:func:`commst.pp.prepare`): raw counts in ``layers['counts']``,
+        ``reference.obs['cell_type']``.
     targets
-        LR target genes ``T``. Targets present in ``spatial`` are treated as observed there.
+        Genes to impute (reference genes).
     input_genes
-        Input genes ``S`` (measured in both, disjoint from ``targets``).
+        Genes measured in both (the likelihood and the matching space).
+    seed
+        Seed of the masked rounds, the thinning and the prior pilot.
     config
-        Hyper-parameters and ablation switches (defaults: :class:`CommSTConfig`).
-    ppi
-        Optional gene graph among ``targets`` (scipy sparse in target order, or DataFrame
-        labelled with symbols) for the Laplacian term (weight ``w_ppi``).
-    ligand_target
-        Optional DataFrame, target genes × ligand genes (NicheNet-style regulatory potential),
-        for the NicheNet consistency term (weight ``w_nichenet``).
-    checkpoint_dir
-        Where ``last.pt`` is written after every epoch; an existing compatible checkpoint
-        is resumed (a finished run is returned as it is).
-    progress
-        Show a progress bar over epochs.
+        Settings; ``params`` naming :class:`CommSTConfig` fields override them.
+    gene_weights
+        Per input gene likelihood weights (e.g. :func:`commst.model.ppi_gene_weights` or
+        :func:`commst.model.nichenet_gene_weights`, the priors as guidance; both measured
+        without a gain, so off by default; README), multiplied with ``lr_weighting``'s.
+    quality_baseline
+        Also score the ``knn`` method on the masked genes (the quality table's reference).
 
     Returns
     -------
-    The trained model; ``history`` holds one row per epoch with every loss term.
+    :class:`commst.tl.ImputationResult`:
+
+    - ``counts``: expected counts at the spot's depth (the counts-scale setting);
+    - ``uncertainty``: SD of the predictive distribution (counts);
+    - ``guard``: predictive ``P(0) >= guard_p`` (flagged, not zeroed);
+    - ``labels``: the type with the largest weight among the spot's nearest single cells (a label);
+    - ``layers``: ``expected_lognorm`` (``E[log1p(Y / library × target_sum)]``, the lognorm-scale
+      setting), ``lo``/``hi`` (central ``interval`` of the predictive, counts), ``p_zero``;
+    - ``var``: ``reliability`` (agreement of the targets' predictions across mask rounds);
+    - ``extra``: ``selection`` (the grid's held-out scores), ``chosen``, ``dispersion``,
+      ``quality`` (per held-out input gene PCC, model and knn), ``n_pv``, timings.
     """
-    c = config or CommSTConfig()
-    device = resolve_device(c.device)
-    if c.num_threads:
-        torch.set_num_threads(c.num_threads)
-    data = build_model_data(
-        spatial,
-        reference,
-        targets=targets,
-        input_genes=input_genes,
-        lr_focus=c.lr_focus,
-        spatial_observed=c.spatial_observed,
-        input_scaling=c.input_scaling,
-        thinning=c.thinning,
-        seed=c.seed,
-        target_sum=target_sum_of(spatial),
+    t0 = time.perf_counter()
+    cfg = (config or CommSTConfig()).replace(**params) if params else (config or CommSTConfig())
+    targets, input_genes = check_genes(spatial, reference, targets, input_genes, "commst")
+    target_sum = target_sum_of(spatial)
+    sp_in = counts_matrix(spatial[:, input_genes]).astype(np.float64).tocsr()
+    ref_in = counts_matrix(reference[:, input_genes]).astype(np.float64).tocsr()
+    ref_t = counts_matrix(reference[:, targets]).astype(np.float64).tocsr()
+    codes, types = pd.factorize(reference.obs[Keys.obs.cell_type].astype(str).to_numpy())
+    library = library_size(spatial).astype(np.float64)
+    depth = np.asarray(sp_in.sum(1)).ravel()
+
+    given = None if gene_weights is None else np.asarray(gene_weights, np.float64)
+    if given is not None and given.shape != (len(input_genes),):
+        raise ValueError(f"commst: gene_weights has shape {given.shape}, expected ({len(input_genes)},)")
+
+    def weights_of(visible: np.ndarray) -> np.ndarray | None:
+        """Likelihood weights of the visible input genes (mean 1), or None."""
+        w = lr_gene_weights(ref_in[:, visible], ref_t) if cfg.lr_weighting else np.ones(visible.size)
+        if given is not None:
+            w = w * given[visible]
+        return w / w.mean() if w.mean() > 0 else None
+
+    use_weights = cfg.lr_weighting or given is not None
+
+    baseline = _knn_baseline(spatial, reference, input_genes, seed) if quality_baseline else None
+    sel = select_on_masked_genes(
+        sp_in,
+        ref_in,
+        ref_t,
+        codes,
+        types.size,
+        library,
+        cfg,
+        seed=seed,
+        target_sum=target_sum,
+        gene_weights=weights_of if use_weights else None,
+        baseline=baseline,
     )
-    has_coords = Keys.obsm.spatial in spatial.obsm
-    coords = np.asarray(spatial.obsm[Keys.obsm.spatial], dtype=np.float64) if has_coords else None
-    if c.w_nichenet > 0 and ligand_target is not None and coords is None:
-        logger.warning("NicheNet term off: spatial.obsm['spatial'] is missing")
+    chosen = sel.chosen
+    logger.info("commst: settings (alpha, beta, k_within) chosen on masked genes: %s", chosen)
+    rng = np.random.default_rng(seed + 7919)
+    weights = weights_of(np.arange(len(input_genes))) if use_weights else None
+    comp = components(
+        sp_in, ref_in, ref_t, codes, types.size, cfg, sorted(set(chosen.values())), rng=rng, seed=seed,
+        gene_weights=weights,
+    )  # fmt: skip
+    t_fit = time.perf_counter()
 
-    def new_plan() -> TrainingPlan:
-        return TrainingPlan(data, c, ppi=ppi, ligand_target=ligand_target, coords=coords, device=device)
+    counts = comp.share(chosen["counts"]) * depth[:, None]
+    mu_log = counts if chosen["lognorm"] == chosen["counts"] else comp.share(chosen["lognorm"]) * depth[:, None]
+    e_log = expected_lognorm(mu_log, library, target_sum=target_sum)
+    mean, size = sel.dispersion.moments(counts)
+    lo, hi, p_zero = (np.empty_like(mean) for _ in range(3))
+    for start in range(0, mean.shape[0], cfg.chunk):
+        rows = slice(start, start + cfg.chunk)
+        lo[rows], hi[rows], p_zero[rows] = nb_interval(mean[rows], size[rows], cfg.interval)
+    sd = np.sqrt(mean + mean**2 / size)
 
-    plan = new_plan()
-    key = fingerprint(c, data)
-    ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
-    if ckpt is not None and ckpt.exists():
-        plan = resume(plan, ckpt, key) or new_plan()
-    logger.info("training CommST on %s: %d cells, %d spots", device, data.n_cells, data.n_spots)
-    bar = tqdm(total=c.epochs, initial=plan.epoch, disable=not progress, desc="CommST", unit="epoch")
-    while not plan.done:
-        row = plan.run_epoch()
-        row["epoch"] = plan.epoch
-        plan.history.append(row)
-        plan.step_early_stopping(row["val"])
-        plan.epoch += 1
-        if ckpt is not None:
-            with atomic_path(ckpt) as tmp:
-                torch.save(plan.state_dict(key), tmp)
-        bar.update(1)
-        bar.set_postfix(train=f"{row['train']:.3f}", val=f"{row['val']:.3f}")
-    bar.close()
-    history = pd.DataFrame(plan.history)
-    if len(history):
-        first = ["epoch", "phase", "train", "val"]
-        history = history[first + sorted(set(history.columns) - set(first))]
-    logger.info("training stopped after %d epochs (best validation loss %.4f)", plan.epoch, plan.best_val)
-    best = plan.best_state if plan.best_state is not None else plan.net.state_dict()
-    return TrainedCommST(
-        config=c,
-        state={k: v.detach().cpu().clone() for k, v in best.items()},
-        input_genes=data.input_genes,
-        targets=data.targets,
-        decoded=data.decoded,
-        observed=data.observed,
-        scaling={k: getattr(data, k) for k in ("mean_sp", "sd_sp", "mean_ref", "sd_ref")},
-        history=history,
-        target_sum=data.target_sum,
-    )
-
-
-def impute_with_model(
-    model: TrainedCommST,
-    spatial: ad.AnnData,
-    reference: ad.AnnData,
-    *,
-    targets: Sequence[str] | None = None,
-    chunk: int = MODEL_CHUNK,
-) -> ImputationResult:
-    """Impute ``targets`` (default: all the model's targets) for every spot of ``spatial``.
-
-    The prediction is the decoder output (optionally blended with the latent neighbours'
-    weighted mean, ``config.blend``), on the ``log1p(counts / input-library × target_sum)``
-    scale, turned into expected counts at each spot's depth over the input genes.
-
-    Returns
-    -------
-    :class:`~commst.tl._types.ImputationResult` with ``uncertainty`` (count units, the
-    package's convention: ``sd_log · d counts / d prediction`` with ``sd_log = sqrt(weighted
-    variance of the neighbours' expression + (decoder - neighbour mean)^2)`` on the prediction's
-    log scale),
-    ``guard`` (genes that fewer than ``guard_min_frac`` of the ``guard_k`` matched
-    reference cells express are zero; all False when the guard is switched off), ``labels``
-    (weighted majority cell type of the matched cells) and ``extra`` (config, history,
-    guard counts).
-    """
-    c, ts = model.config, model.target_sum
-    targets = list(model.targets if targets is None else targets)
-    unknown = [g for g in targets if g not in model.targets]
-    if unknown:
-        raise ValueError(
-            f"{len(unknown)} requested targets were not trained (e.g. {unknown[:5]}); retrain with these targets"
-        )
-    device = resolve_device(c.device)
-    net = model.network(device)
-    cols = np.array([model.decoded.index(g) for g in targets], dtype=np.int64)
-    sc = model.scaling
-
-    sp_in = _columns(spatial, model.input_genes, "spatial")
-    ref_in = _columns(reference, model.input_genes, "reference")
-    sp_lib = np.asarray(sp_in.sum(1)).ravel().astype(np.float32)
-    ref_lib = np.asarray(ref_in.sum(1)).ravel().astype(np.float32)
-    spots = Modality(sp_in, sp_lib, sc["mean_sp"], sc["sd_sp"], ts)
-    cells = Modality(ref_in, ref_lib, sc["mean_ref"], sc["sd_ref"], ts, sp_lib if c.thinning else None)
-    z_s, dec = embed(
-        net, spots, np.arange(sp_in.shape[0]), None, device, latent_dim=c.latent_dim, columns=cols, chunk=chunk
-    )
-    assert dec is not None
-    rng = np.random.default_rng(c.seed + 7) if c.thinning else None
-    z_c, _ = embed(net, cells, np.arange(ref_in.shape[0]), rng, device, latent_dim=c.latent_dim, chunk=chunk)
-    idx_g, dist_g = knn(z_s, z_c, max(c.k_neighbours, c.guard_k), c.seed)
-    idx, w = idx_g[:, : c.k_neighbours], neighbour_weights(dist_g[:, : c.k_neighbours])
-
-    ref_t = _columns(reference, targets, "reference")
-    ref_t_log = lognorm(ref_t, ref_lib, ts)
-    ref_t_sq = ref_t_log.multiply(ref_t_log).tocsr()
-    expressed = ref_t.copy()
-    expressed.data = (expressed.data > 0).astype(np.float32)
-    n, k, kg = len(sp_lib), idx.shape[1], idx_g.shape[1]
-    # spots in chunks, straight into the three outputs (no other spots x targets array is kept)
-    counts = np.zeros((n, len(targets)), np.float32)
-    uncertainty = np.zeros_like(counts)
-    guard = np.zeros(counts.shape, dtype=bool)
-    for start in range(0, n, chunk):
-        sl = slice(start, start + chunk)
-        mu64 = gather_rows(ref_t_log, idx[sl], w[sl])
-        var = np.maximum(gather_rows(ref_t_sq, idx[sl], w[sl]) - mu64**2, 0.0).astype(np.float32)
-        mu = mu64.astype(np.float32)
-        pred = (1.0 - c.blend) * dec[sl] + c.blend * mu
-        part = counts_from_lognorm(pred, sp_lib[sl], target_sum=ts)
-        # sd on the prediction's log scale, to count units (d part / d pred = exp(pred) * lib / target_sum)
-        uncertainty[sl] = np.sqrt(var + (dec[sl] - mu) ** 2) * np.exp(pred) / ts * sp_lib[sl, None]
-        if c.guard:
-            frac = gather_rows(expressed, idx_g[sl], np.full(idx_g[sl].shape, 1.0 / kg, np.float32))
-            guard[sl] = frac.astype(np.float32) < c.guard_min_frac
-            part[guard[sl]] = 0.0
-        counts[sl] = np.maximum(part, 0.0)
-    del dec
-
-    labels = None
-    if Keys.obs.cell_type in reference.obs:
-        types = reference.obs[Keys.obs.cell_type].astype(str).to_numpy()
-        votes = pd.DataFrame({"spot": np.repeat(np.arange(n), k), "type": types[idx.ravel()], "w": w.ravel()})
-        best = votes.groupby(["spot", "type"], observed=True)["w"].sum().reset_index()
-        best = best.sort_values(["spot", "w"], ascending=[True, False]).drop_duplicates("spot").set_index("spot")
-        labels = pd.Series(best["type"].reindex(np.arange(n)).to_numpy(), index=spatial.obs_names, name="commst_label")
-    logger.info("imputed %d targets for %d spots; guard zeroed %.1f%% of values", len(targets), n, 100.0 * guard.mean())
+    # the label: the cell type with the largest SpaGE weight among the spot's nearest single cells
+    # (the mixture's dominant group is mostly the most abundant type, e.g. B cells on 244 of 250
+    # lymph-node spots, which leaves label-level CCC one group)
+    labels = pd.Series(pd.Categorical(np.asarray(types)[comp.knn_type]), index=spatial.obs_names)
+    quality = sel.quality.assign(gene=[input_genes[i] for i in sel.quality["gene_index"]]).drop(columns="gene_index")
     return ImputationResult(
         counts=counts,
         targets=targets,
-        uncertainty=uncertainty,
-        guard=guard,
+        uncertainty=sd,
+        guard=p_zero >= cfg.guard_p,
         labels=labels,
+        layers={
+            Keys.layers.expected_lognorm: e_log,
+            Keys.layers.lo: lo,
+            Keys.layers.hi: hi,
+            Keys.layers.p_zero: p_zero,
+        },
+        var={Keys.var.reliability: sel.reliability},
         extra={
-            "method": "commst",
-            "config": c.to_dict(),
-            "history": model.history.to_dict(orient="list"),
-            "n_guarded": int(guard.sum()),
-            "uncertainty_scale": f"counts (delta method from log1p(counts / input-library * {ts:g}))",
+            "chosen": {s: list(v) for s, v in chosen.items()},
+            "selection": sel.table.to_dict(orient="list"),
+            "quality": quality.to_dict(orient="list"),
+            "dispersion": sel.dispersion.to_dict(),
+            "config": cfg.to_dict(),
+            "n_pv": comp.n_pv,
+            "select_seconds": round(sel.seconds, 3),
+            "fit_seconds": round(t_fit - t0 - sel.seconds, 3),
         },
     )
+
+
+def quality_table(result: ImputationResult) -> pd.DataFrame:
+    """The run's built-in held-out check as a table (``extra['quality']``; empty for other methods)."""
+    q = result.extra.get("quality")
+    return pd.DataFrame(q) if q else pd.DataFrame(columns=["round", "gene", "pcc_counts", "pcc_lognorm"])
+
+
+__all__ = ["impute_commst", "quality_table"]

@@ -87,6 +87,10 @@ def build_imputed(
         )
     if result.guard is not None:
         out.layers[Keys.layers.guarded] = np.asarray(result.guard, dtype=np.uint8)
+    for name, layer in result.layers.items():
+        out.layers[name] = np.asarray(layer, dtype=np.float32)
+    for name, values in result.var.items():
+        out.var[name] = np.asarray(values, dtype=np.float64)
     if result.labels is not None:
         out.obs[Keys.obs.matched_cell_type] = pd.Categorical(result.labels.reindex(out.obs_names).astype(str))
     if Keys.uns.spatial in spatial.uns:

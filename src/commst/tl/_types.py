@@ -27,11 +27,16 @@ class ImputationResult:
         standard deviation of the log-normalised ``X`` (:func:`commst.tl.log_scale_sd`); a
         method without one gets the kNN neighbours' spread (:func:`commst.tl.fill_missing`).
     guard
-        Optional boolean spots × targets array; ``True`` where the method set the value to
-        zero because the matched reference neighbours do not express the gene.
+        Optional boolean spots × targets array; ``True`` where the method flags the value as
+        zero (knn/SpaGE: no matched neighbour expresses the gene, the value is 0; commst:
+        predictive P(0) >= ``guard_p``, the value is kept).
     labels
         Optional per-spot label: the dominant cell type among the matched reference cells.
         A label, not a deconvolution.
+    layers
+        Further spots × targets arrays written as ``layers[name]`` of the output.
+    var
+        Further per-target values written as ``var[name]``.
     extra
         Method-specific metadata stored under ``uns['commst']['method_info']``.
     """
@@ -41,6 +46,8 @@ class ImputationResult:
     uncertainty: np.ndarray | None = None
     guard: np.ndarray | None = None
     labels: pd.Series | None = None
+    layers: dict[str, np.ndarray] = field(default_factory=dict)
+    var: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -52,7 +59,10 @@ class ImputationResult:
             raise ValueError("imputed counts contain NaN or inf")
         if (self.counts < 0).any():
             raise ValueError("imputed counts must be non-negative")
-        for name in ("uncertainty", "guard"):
-            value = getattr(self, name)
+        arrays = {"uncertainty": self.uncertainty, "guard": self.guard, **self.layers}
+        for name, value in arrays.items():
             if value is not None and np.shape(value) != self.counts.shape:
                 raise ValueError(f"{name} has shape {np.shape(value)}, expected {self.counts.shape}")
+        for name, value in self.var.items():
+            if np.shape(value) != (len(self.targets),):
+                raise ValueError(f"var {name} has shape {np.shape(value)}, expected ({len(self.targets)},)")

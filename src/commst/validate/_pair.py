@@ -138,8 +138,8 @@ def neighbour_setting(config: dict[str, Any]) -> tuple[int | None, str | None]:
     """Neighbours per spot of the configured imputation and its config key.
 
     The method's registry entry names the setting (:attr:`commst.tl.methods.MethodMeta.neighbours`):
-    ``impute.knn.k`` for ``knn``, ``model.k_neighbours`` for ``commst``; ``(None, None)`` for
-    methods without such a setting.
+    ``impute.knn.k`` for ``knn``; ``(None, None)`` for methods without such a setting (commst
+    caps its matched cells by each type's size itself).
     """
     from ..tl.methods import REGISTRY
 
@@ -159,7 +159,7 @@ def check_neighbours(k: int, n_cells: int, *, key: str, path: PathLike) -> None:
     Parameters
     ----------
     k
-        Neighbours per spot (``impute.knn.k`` or ``model.k_neighbours``).
+        Neighbours per spot (``impute.knn.k``).
     n_cells
         Reference cells after QC.
     key

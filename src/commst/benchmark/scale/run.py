@@ -15,7 +15,6 @@ from typing import Any
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import psutil
 
 from commst.benchmark.scale.meter import high_water_mark, measure
@@ -114,16 +113,10 @@ def run_method(
             own = dict(params or {})
             if device == "cuda":
                 raise ValueError(f"method {method!r} has no GPU implementation")
-        lr = pd.read_csv(lr_path, sep="\t") if lr_path else None
         spec = resolve_method(
             method,
             params={method: own},
             extra_methods={method: extra_method} if extra_method else None,
-            species=species,
-            lr=lr,
-            ppi_path=None if ppi_path is None else str(ppi_path),
-            ligand_target_path=None if ligand_target_path is None else str(ligand_target_path),
-            threads=threads,
         )
         base = spec.base
         record["params"] = json.loads(json.dumps(spec.params, default=str))

@@ -24,7 +24,7 @@ SCALE_COLUMNS: tuple[str, ...] = (
     "time_vs_commst",
 )
 """Columns of ``scale.tsv``: one row per (method, device, size). ``wall_s`` is the whole
-measured process (start-up, imports, loading, method); ``method_s`` the train + impute call
+measured process (start-up, imports, loading, method); ``method_s`` the imputation call
 alone; ``load_s`` reading the two h5ad files; ``peak_rss_mb`` the peak resident memory of the
 process tree in MiB; ``time_vs_commst`` the run's ``method_s`` divided by CommST's at the same
 size and device in the same scale run (> 1: slower than CommST; empty where either did not
@@ -80,7 +80,7 @@ def fit_exponent(sizes: Sequence[float], values: Sequence[float]) -> float:
 
 
 def fit_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``scale_fit.tsv``: per method and device, exponents of train + impute time and peak RSS.
+    """``scale_fit.tsv``: per method and device, exponents of imputation time and peak RSS.
 
     Only completed runs (``status == 'ok'``) enter the fit: ``time_exponent`` from
     ``method_s``, ``memory_exponent`` from ``peak_rss_mb`` (the whole process, fixed cost of

@@ -2,7 +2,7 @@
 
 ============ ========================================================================
 ``knn``      mean of the k nearest reference cells in a shared PCA space
-``commst``   the CommST model (:mod:`commst.model`), trained first by rule ``train``
+``commst``   the CommST model (:mod:`commst.model`): matched single-cell mixture + PV-kNN
 ``raw``      no imputation (observed counts, 0 where the gene was not measured)
 ``spage``    SpaGE: PRECISE domain adaptation + weighted kNN (own implementation)
 ``tangram``  Tangram, cells mode (tangram-sc)
@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..._constants import MODEL_CHUNK, MODEL_DENSE_MAX
 from ._meta import DeviceParam, MemoryModel, MethodMeta, import_target
 
 #: knn: per spot/cell × input gene, the dense float64 log-profile, its z-score (two
@@ -31,19 +30,13 @@ from ._meta import DeviceParam, MemoryModel, MethodMeta, import_target
 #: spot chunks (knn.CHUNK_SPOTS), so 40 bytes, measured before chunking, now over-estimates
 #: (conservative; not re-measured); 0.5 GiB of interpreter and libraries (measured ≈ 0.33 GB).
 KNN_MEMORY = MemoryModel(base_mib=512, csr_copies=2, input_bytes=32, target_bytes=40)
-#: commst: torch adds ≈ 0.35 GB (1 GiB base); the reference densified for thinning (16 bytes per
-#: cell × input gene up to the model's cap), a chunk of encoded rows (24 bytes per row × input
-#: gene), and per spot × LR target the decoder output, neighbour mean/variance/fraction,
-#: prediction, counts, uncertainty and temporaries (float32) plus the output layers, ≈ 80 bytes.
-COMMST_MEMORY = MemoryModel(
-    base_mib=1024,
-    csr_copies=2,
-    target_bytes=80,
-    dense_reference_bytes=16,
-    dense_reference_cap=MODEL_DENSE_MAX,
-    chunk_bytes=24,
-    chunk_rows=MODEL_CHUNK,
-)
+#: commst (numpy, no torch): the dense log-profiles of spots and cells over the input genes and
+#: their z-scores (float64, ≈ 32 bytes per observation × input gene); per spot × LR target the
+#: kNN and mixture shares, counts, expected log, NB mean/size, interval, P(0) and SD (float64)
+#: plus the output layers (float32), ≈ 130 bytes; the per-chunk matched profiles are small
+#: (``chunk`` spots × types × genes). Measured: 2.23 GB peak at 10⁴ spots × 10⁴ cells, 839 LR
+#: targets, 516 inputs (formula 2.3 GB).
+COMMST_MEMORY = MemoryModel(base_mib=512, csr_copies=3, input_bytes=32, target_bytes=130)
 #: Methods without coefficients of their own are estimated like knn (not measured for them).
 BORROWED_MEMORY = MemoryModel(base_mib=512, csr_copies=2, input_bytes=32, target_bytes=40, measured=False)
 
@@ -62,11 +55,11 @@ _HVG_AE = {
 #: The registered methods, one line each.
 METHODS: tuple[MethodMeta, ...] = (
     MethodMeta("knn", "commst.tl.methods.knn:impute_knn", defaults={"k": 20, "n_pcs": 30, "metric": "cosine"}, neighbours="k", memory=KNN_MEMORY),
-    MethodMeta("commst", "commst.tl.methods.commst:impute_commst", config_section="model", trained=True, baseline=False, neighbours="k_neighbours", device=DeviceParam("device"), memory=COMMST_MEMORY),
+    MethodMeta("commst", "commst.tl.methods.commst:impute_commst", config_section="model", baseline=False, memory=COMMST_MEMORY),
     MethodMeta("raw", "commst.tl.methods.raw:impute_raw"),
     MethodMeta("spage", "commst.tl.methods.spage:impute_spage", defaults={"n_pv": None, "k": 50, "min_cosine": 0.3}, reference="Abdelaal et al. 2020, Nucleic Acids Res 48:e107"),
     MethodMeta("tangram", "commst.tl.methods.tangram:impute_tangram", env="tangram", defaults=_TANGRAM, device=DeviceParam("device", cuda="cuda:0"), reference="Biancalani et al. 2021, Nat Methods 18:1352"),
-    MethodMeta("gimvi", "commst.tl.methods.gimvi:impute_gimvi", env="gimvi", defaults={"max_epochs": 200, "n_latent": 10, "accelerator": "auto", "batch_size": 128}, device=DeviceParam("accelerator", cuda="gpu"), reference="Lopez et al. 2019, arXiv:1905.02269"),
+    MethodMeta("gimvi", "commst.tl.methods.gimvi:impute_gimvi", env="gimvi", defaults={"max_epochs": 200, "n_latent": 10, "accelerator": "auto", "batch_size": 128, "early_stopping": True}, device=DeviceParam("accelerator", cuda="gpu"), reference="Lopez et al. 2019, arXiv:1905.02269"),
     MethodMeta("hvg_ae", "commst.tl.methods.hvg_ae:impute_hvg_ae", defaults=_HVG_AE, device=DeviceParam("device")),
 )  # fmt: skip
 

@@ -101,7 +101,7 @@ class MemoryModel:
 class MethodMeta:
     """Everything about one imputation method, in one place (like liana's ``MethodMeta``).
 
-    The workflow (``workflow/rules/common.smk``: env, params, rule train), the benchmark and its
+    The workflow (``workflow/rules/common.smk``: env, params), the benchmark and its
     scale runs (device keyword), the memory check of preprocess and the config schema's
     ``impute: method:`` values all read these entries.
 
@@ -124,8 +124,6 @@ class MethodMeta:
         How to put it on a GPU (``None``: CPU only).
     memory
         Its impute job's memory model.
-    trained
-        A model is fitted by rule ``train`` first and passed to the function as ``model=``.
     baseline
         A peer or a simpler method that CommST is compared with.
     neighbours
@@ -142,7 +140,6 @@ class MethodMeta:
     config_section: str = ""
     device: DeviceParam | None = None
     memory: MemoryModel | None = None
-    trained: bool = False
     baseline: bool = True
     neighbours: str | None = None
     reference: str = ""

@@ -34,6 +34,7 @@ def impute_gimvi(
     n_latent: int = 10,
     accelerator: str = "auto",
     batch_size: int = 128,
+    early_stopping: bool = True,
 ) -> ImputationResult:
     """Impute targets with gimVI.
 
@@ -55,6 +56,9 @@ def impute_gimvi(
         Lightning accelerator (``"cpu"``, ``"gpu"``, ``"auto"``).
     batch_size
         Minibatch size.
+    early_stopping
+        Stop when the validation ELBO has not improved for 45 epochs (scvi-tools'
+        ``early_stopping``; ``max_epochs`` is then a cap): trained to convergence, not to a count.
 
     Returns
     -------
@@ -88,8 +92,10 @@ def impute_gimvi(
         max_epochs=max_epochs,
         accelerator=accelerator,
         batch_size=batch_size,
+        early_stopping=early_stopping,
         enable_progress_bar=False,
     )
+    epochs = len(model.history.get("elbo_train", [])) if hasattr(model, "history") and model.history else max_epochs
     _, imputed = model.get_imputed_values(normalized=True)
     imputed = np.asarray(imputed, dtype=np.float64)  # spots x seq_genes
     col = {g: i for i, g in enumerate(seq_genes)}
@@ -100,5 +106,10 @@ def impute_gimvi(
     return ImputationResult(
         counts=counts,
         targets=targets,
-        extra={"max_epochs": max_epochs, "n_latent": n_latent, "n_spots_without_counts": int((~sp_ok).sum())},
+        extra={
+            "max_epochs": max_epochs,
+            "epochs_trained": int(epochs),
+            "n_latent": n_latent,
+            "n_spots_without_counts": int((~sp_ok).sum()),
+        },
     )

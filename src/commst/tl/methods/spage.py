@@ -79,7 +79,29 @@ def principal_vectors(
     return s_pv, t_pv, s_pv @ t_pv.T
 
 
-def _neighbour_weights(dist: np.ndarray) -> np.ndarray:
+def pv_projection(
+    source: np.ndarray, target: np.ndarray, n_pv: int | None, *, min_cosine: float, seed: int = 0, method: str = "spage"
+) -> tuple[np.ndarray, int]:
+    """SpaGE's projection of two z-scored datasets: ``(genes × kept principal vectors, n_pv)``.
+
+    ``n_pv`` (``None``: half the genes when more than 50, else all, as in Li et al. 2022's SpaGE
+    runs; capped by the numbers of observations) principal vectors are computed
+    (:func:`principal_vectors`) and those with cosine > ``min_cosine`` to their target partner
+    kept (the first when none is).
+    """
+    n_in = source.shape[1]
+    if n_pv is None:
+        n_pv = n_in // 2 if n_in > 50 else n_in
+    n_pv = int(max(1, min(n_pv, n_in, source.shape[0] - 1, target.shape[0] - 1)))
+    s_pv, _, cosine = principal_vectors(source, target, n_pv, seed=seed)
+    keep = np.diag(cosine) > min_cosine
+    if not keep.any():
+        logger.warning("%s: no principal vector has cosine > %.2f; using the first", method, min_cosine)
+        keep[0] = True
+    return s_pv[keep].T, n_pv
+
+
+def neighbour_weights(dist: np.ndarray) -> np.ndarray:
     """SpaGE weights of ``k`` neighbours per spot (rows sum to 1)."""
     close = dist < 1
     d = np.where(close, dist, 0.0)
@@ -129,25 +151,15 @@ def impute_spage(
     neighbour weight; ``extra`` holds ``n_pv`` and ``effective_n_pv``.
     """
     targets, input_genes = check_genes(spatial, reference, targets, input_genes, "spage")
-    n_in = len(input_genes)
-    if n_pv is None:
-        n_pv = n_in // 2 if n_in > 50 else n_in
-    n_pv = int(max(1, min(n_pv, n_in, spatial.n_obs - 1, reference.n_obs - 1)))
     k = int(min(k, reference.n_obs))
-
     ref_x = zscore(log_shares(reference, input_genes, input_genes))
     sp_x = zscore(log_shares(spatial, input_genes, input_genes))
-    s_pv, _, cosine = principal_vectors(ref_x, sp_x, n_pv, seed=seed)
-    keep = np.diag(cosine) > min_cosine
-    if not keep.any():
-        logger.warning("spage: no principal vector has cosine > %.2f; using the first", min_cosine)
-        keep[0] = True
-    proj = s_pv[keep].T
+    proj, n_pv = pv_projection(ref_x, sp_x, n_pv, min_cosine=min_cosine, seed=seed)
     ref_t, sp_t = ref_x @ proj, sp_x @ proj
 
     nn = NearestNeighbors(n_neighbors=k, metric="cosine").fit(ref_t)
     dist, idx = nn.kneighbors(sp_t)
-    w = _neighbour_weights(dist)
+    w = neighbour_weights(dist)
 
     ref_log = log_shares(reference, targets, input_genes)
     # weighted mean over the k neighbours as a sparse spots x cells product: no spots x k x
@@ -170,7 +182,7 @@ def impute_spage(
         targets=targets,
         guard=~expressed,
         labels=labels,
-        extra={"n_pv": n_pv, "effective_n_pv": int(keep.sum()), "k": k},
+        extra={"n_pv": n_pv, "effective_n_pv": int(proj.shape[1]), "k": k},
     )
 
 

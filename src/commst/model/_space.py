@@ -1,0 +1,117 @@
+"""The matching space: SpaGE/PRECISE principal vectors of the input genes, reference thinned to spot depth."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import normalize
+
+from .._utils import zscore
+from ..pp import lognorm
+from ..tl.methods.spage import neighbour_weights, pv_projection
+
+logger = logging.getLogger(__name__)
+
+#: Library size of the log shares the space is built on (any constant gives the same space).
+_SCALE = 1e4
+
+
+def quantile_thin(
+    counts: sp.csr_matrix, depth: np.ndarray, spot_depth: np.ndarray, rng: np.random.Generator
+) -> sp.csr_matrix:
+    """Binomially thin each cell to the spot depth at the same depth quantile, only where the cell is deeper.
+
+    Parameters
+    ----------
+    counts
+        Cells × genes counts (CSR).
+    depth
+        Each cell's total over these genes.
+    spot_depth
+        The spots' totals over the same genes.
+    rng
+        Source of the binomial draws.
+
+    Returns
+    -------
+    Thinned copy (CSR, float64); cells shallower than their quantile's spot depth are unchanged.
+    """
+    ranks = (np.argsort(np.argsort(depth, kind="stable"), kind="stable") + 0.5) / depth.size
+    keep = np.minimum(1.0, np.quantile(spot_depth, ranks) / np.maximum(depth, 1.0))
+    out = sp.csr_matrix(counts, dtype=np.float64, copy=True)
+    out.data = rng.binomial(np.round(out.data).astype(np.int64), np.repeat(keep, np.diff(out.indptr))).astype(
+        np.float64
+    )
+    out.eliminate_zeros()
+    return out
+
+
+@dataclass
+class MatchingSpace:
+    """Spots and reference cells in the principal-vector space (rows unit-norm: cosine = dot).
+
+    Attributes
+    ----------
+    spots, cells
+        Spot and cell coordinates (float32).
+    n_pv
+        Principal vectors kept (cosine to their spatial partner above ``min_cosine``).
+    """
+
+    spots: np.ndarray
+    cells: np.ndarray
+    n_pv: int
+
+    def knn(self, k: int, cells: np.ndarray | None = None, spots: np.ndarray | None = None):
+        """The ``k`` nearest cells (cosine) of each spot, among ``cells`` (indices; default all).
+
+        Returns ``(dist, idx)``; ``idx`` indexes the full reference.
+        """
+        pool = np.arange(self.cells.shape[0]) if cells is None else np.asarray(cells)
+        query = self.spots if spots is None else self.spots[spots]
+        k = int(min(k, pool.size))
+        nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(self.cells[pool])
+        dist, idx = nn.kneighbors(query)
+        return dist, pool[idx]
+
+
+def matching_space(
+    sp_in: sp.csr_matrix,
+    ref_in: sp.csr_matrix,
+    *,
+    n_pv: int | None,
+    min_cosine: float,
+    thin: bool,
+    rng: np.random.Generator,
+    seed: int = 0,
+) -> MatchingSpace:
+    """SpaGE/PRECISE space of spots and cells over the input genes.
+
+    Both are log-normalised over the input genes and z-scored per gene within their modality;
+    the reference is first thinned to the spots' depth where it is deeper (:func:`quantile_thin`);
+    principal vectors with cosine > ``min_cosine`` to their spatial partner are kept
+    (:func:`commst.tl.methods.spage.pv_projection`).
+    """
+    sp_depth = np.asarray(sp_in.sum(1)).ravel()
+    ref_depth = np.asarray(ref_in.sum(1)).ravel()
+    ref_use = quantile_thin(ref_in, ref_depth, sp_depth, rng) if thin else ref_in
+    ref_x = zscore(lognorm(ref_use.toarray(), np.asarray(ref_use.sum(1)).ravel(), target_sum=_SCALE))
+    sp_x = zscore(lognorm(sp_in.toarray(), sp_depth, target_sum=_SCALE))
+    proj, _ = pv_projection(ref_x, sp_x, n_pv, min_cosine=min_cosine, seed=seed, method="commst")
+    return MatchingSpace(
+        spots=normalize(sp_x @ proj).astype(np.float32),
+        cells=normalize(ref_x @ proj).astype(np.float32),
+        n_pv=int(proj.shape[1]),
+    )
+
+
+def knn_weights(space: MatchingSpace, k: int) -> sp.csr_matrix:
+    """Spots × cells SpaGE weights of each spot's ``k`` nearest cells (rows sum to 1)."""
+    dist, idx = space.knn(k)
+    w = neighbour_weights(dist)
+    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
+    return sp.csr_matrix((w.ravel(), (rows, idx.ravel())), shape=(idx.shape[0], space.cells.shape[0]))
