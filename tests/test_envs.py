@@ -173,3 +173,21 @@ def test_snakefmt_is_clean():
         [sys.executable, "-m", "snakefmt", "--check", *files], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_no_data_file_can_run_code():
+    """Nothing in the package or scripts unpickles: no torch.load without weights_only=True, no
+    pickle loads, no numpy arrays read with allow_pickle=True."""
+    import re
+
+    unsafe = re.compile(
+        r"weights_only\s*=\s*False|pickle\.loads?\(|allow_pickle\s*=\s*True|torch\.load\((?![^)]*weights_only=True)"
+    )
+    hits = [
+        f"{path.relative_to(REPO)}:{n}"
+        for folder in ("src", "scripts")
+        for path in (REPO / folder).rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if unsafe.search(line)
+    ]
+    assert not hits, hits

@@ -4,6 +4,9 @@
 # with `download` the official STRING v12 and NicheNet v2 files are fetched first.
 
 
+include: "priors_common.smk"
+
+
 localrules:
     priors_download_string,
     priors_download_nichenet,

@@ -14,7 +14,7 @@ from .._constants import Keys
 logger = logging.getLogger("commst")
 
 #: ``impute: method:``'s default in the workflow (``tests/test_config.py`` keeps them equal).
-DEFAULT_METHOD = "knn"
+DEFAULT_METHOD = "commst"
 
 #: ``lr_resource: name:``'s default in the workflow.
 DEFAULT_LR_RESOURCE = "consensus"
@@ -51,7 +51,7 @@ def impute(
     reference
         Cells × genes, raw counts in ``layers['counts']`` or ``X``.
     method
-        A registered method (:data:`commst.tl.REGISTRY`: ``knn``, ``commst``, ``spage``, ...).
+        A registered method (:data:`commst.tl.REGISTRY`: ``commst``, ``knn``, ``spage``, ...).
     cell_type_key
         The reference's obs column of cell-type labels.
     species
