@@ -1,12 +1,7 @@
-"""Figures for the report: spatial maps of imputed LR genes communication calls and their diagnostics.
-
-The functions return figures; :func:`commst._utils.save_figure` writes them. The backend is the
-caller's choice (the workflow sets ``MPLBACKEND=Agg``).
-"""
+"""Figures of communication calls: top pairs, interaction maps, imputed vs measured, Moran's I inflation, dotplots."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import anndata as ad
@@ -16,45 +11,8 @@ import pandas as pd
 import squidpy as sq
 from matplotlib.figure import Figure
 
-from ._constants import Keys, subunits
-
-
-def top_lr_genes(bivariate: pd.DataFrame, imputed: ad.AnnData, n_genes: int) -> list[str]:
-    """Subunit genes of the top bivariate pairs that are imputed, in order, at most ``n_genes``."""
-    genes: list[str] = []
-    for _, row in bivariate.iterrows():
-        for complex_ in (row["ligand"], row["receptor"]):
-            for gene in subunits(complex_):
-                if gene in imputed.var_names and gene not in genes:
-                    genes.append(gene)
-        if len(genes) >= n_genes:
-            break
-    return genes[:n_genes]
-
-
-def spatial_lr_genes(
-    imputed: ad.AnnData, genes: Sequence[str], *, label_key: str = Keys.obs.matched_cell_type
-) -> Figure:
-    """Spatial maps of imputed LR genes (log-normalised), beside the spots' matched cell-type label."""
-    color = ([label_key] if label_key in imputed.obs else []) + list(genes)
-    sq.pl.spatial_scatter(
-        imputed,
-        color=color,
-        shape=None,
-        size=_spot_size(imputed.n_obs),
-        ncols=min(4, len(color)),
-        cmap="viridis",
-        frameon=False,
-        return_ax=False,
-    )
-    fig = plt.gcf()
-    fig.suptitle("Imputed LR expression (log-normalised) and matched reference cell-type label")
-    return fig
-
-
-def _spot_size(n_obs: int) -> float:
-    """Marker size of a spatial scatter with ``n_obs`` spots (about the same ink at any count)."""
-    return max(2.0, 12000 / max(n_obs, 1))
+from .._constants import subunits
+from ._spatial import spot_panels, spot_size
 
 
 def _significance_title(bivariate: pd.DataFrame) -> str:
@@ -116,17 +74,6 @@ def top_interactions(
     return fig
 
 
-def _panels(adata: ad.AnnData, values: dict[str, np.ndarray]) -> ad.AnnData:
-    """An AnnData of named per-spot values on ``adata``'s spots, for one spatial scatter."""
-    out = ad.AnnData(
-        X=np.column_stack(list(values.values())).astype(np.float32),
-        obs=pd.DataFrame(index=adata.obs_names.copy()),
-        var=pd.DataFrame(index=pd.Index(list(values))),
-    )
-    out.obsm[Keys.obsm.spatial] = np.asarray(adata.obsm[Keys.obsm.spatial], dtype=float)
-    return out
-
-
 def _entity_values(imputed: ad.AnnData, entity: str) -> np.ndarray:
     """Per-spot value of an LR entity: a gene, or the minimum over a complex's subunits."""
     genes = subunits(entity)
@@ -160,13 +107,13 @@ def interaction_maps(local_scores: ad.AnnData, imputed: ad.AnnData, bivariate: p
         for role in ("ligand", "receptor"):
             values[f"{inter} {role}"] = _entity_values(imputed, row[role])
             titles.append(f"{role} {row[role]} (imputed)")
-    panels = _panels(imputed, values)
+    panels = spot_panels(imputed, values)
     sq.pl.spatial_scatter(
         panels,
         color=list(values),
         title=titles,
         shape=None,
-        size=_spot_size(panels.n_obs),
+        size=spot_size(panels.n_obs),
         ncols=3,
         cmap="viridis",
         frameon=False,
