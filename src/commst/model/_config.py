@@ -64,7 +64,13 @@ class CommSTConfig:
     guard_p
         ``layers['guarded']`` flags values with predictive P(0) at least this.
     chunk
-        Spots per chunk of the mixture and the predictive (bounds memory).
+        Spots per chunk of the mixture's EM (bounds memory: ``chunk × types × input genes``).
+    predict_chunk
+        Spots per chunk of the neighbour search and the prediction of all spots (bounds memory).
+    search, n_probe
+        Nearest-cell search (:mod:`commst.model._search`): ``'exact'``, ``'clustered'`` (each large
+        type's cells in k-means clusters, a spot compared with its ``n_probe`` nearest clusters of
+        the type) or ``'auto'`` (exact up to 2·10^8 spots × cells).
     """
 
     alphas: tuple[float, ...] = (0.0, 10.0, 30.0, 100.0)
@@ -89,6 +95,9 @@ class CommSTConfig:
     interval: float = 0.9
     guard_p: float = 0.9
     chunk: int = 512
+    predict_chunk: int = 8192
+    search: Literal["auto", "exact", "clustered"] = "auto"
+    n_probe: int = 4
 
     def __post_init__(self) -> None:
         self.alphas = tuple(float(a) for a in self.alphas)
@@ -96,6 +105,8 @@ class CommSTConfig:
         self.k_withins = tuple(int(k) for k in self.k_withins)
         a, b, k = self.default
         self.default = (float(a), float(b), int(k))
+        if self.search not in ("auto", "exact", "clustered"):
+            raise ValueError(f"search must be 'auto', 'exact' or 'clustered', got {self.search!r}")
         if self.neighbourhood not in ("per_type", "global"):
             raise ValueError(f"neighbourhood must be 'per_type' or 'global', got {self.neighbourhood!r}")
         if any(not 0 <= b <= 1 for b in self.betas):

@@ -19,7 +19,9 @@ iterations, then ``n_iter_map`` with the prior, warm-started). A target's share 
 Nothing here is reported as a proportion: the weights are internal (the spot's label comes from
 its nearest single cells, :mod:`commst.model._model`).
 
-Everything runs over spots in chunks: the per-chunk profiles are ``chunk × types × genes``.
+A prediction is a spots × cells weight matrix (each matched cell weighted by its group's weight
+over the group's depth), so the predicted genes never need per-group profiles: only the input
+genes' profiles (``chunk × types × input genes``, float32) exist, chunk by chunk.
 """
 
 from __future__ import annotations
@@ -29,37 +31,36 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.neighbors import NearestNeighbors
 
-from ._space import MatchingSpace
+from ._search import TypeNeighbours
 
 _TINY = 1e-12
 
 
 @dataclass
 class MatchedCells:
-    """Who each spot's matched single cells are: per-type indices (or one global index) in the space.
+    """Who a set of spots' matched single cells are, from their per-type nearest cells.
 
     Attributes
     ----------
-    space
-        The matching space.
+    neighbours
+        The spots' nearest cells of every type (:class:`commst.model._search.TypeNeighbours`).
     codes
         Reference cell-type code of every cell (``0 .. n_types - 1``).
     n_types
         Number of cell types.
     k_within
         Matched cells per type (capped by the type's size).
-    max_type_share
-        At most this share of a type's cells in one group (at least one cell): below 1, a group
-        is never the whole type, so no prediction is a type average.
     neighbourhood
         ``'per_type'`` or ``'global'`` (see the module docstring).
     k_global
         Size of the global neighbourhood.
+    max_type_share
+        At most this share of a type's cells in one group (at least one cell): below 1, a group
+        is never the whole type, so no prediction is a type average.
     """
 
-    space: MatchingSpace
+    neighbours: TypeNeighbours
     codes: np.ndarray
     n_types: int
     k_within: int
@@ -67,36 +68,23 @@ class MatchedCells:
     k_global: int = 200
     max_type_share: float = 1.0
 
-    def __post_init__(self) -> None:
-        self._members = [np.flatnonzero(self.codes == t) for t in range(self.n_types)]
-        self._index: list[NearestNeighbors | None] = []
-        if self.neighbourhood == "per_type":
-            for cells in self._members:
-                if cells.size == 0:
-                    self._index.append(None)
-                    continue
-                k = int(min(self.k_within, max(1, np.floor(self.max_type_share * cells.size))))
-                nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute")
-                self._index.append(nn.fit(self.space.cells[cells]))
-        else:
-            k = int(min(self.k_global, self.codes.size))
-            self._global = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(self.space.cells)
-
-    def groups(self, spots: np.ndarray) -> sp.csr_matrix:
-        """``(len(spots) × n_types) × cells`` 0/1 matrix: row ``i × n_types + t`` marks spot ``spots[i]``'s
-        matched cells of type ``t`` (an empty row: the type has none near the spot)."""
-        n, T = len(spots), self.n_types
-        query = self.space.spots[spots]
+    def groups(self) -> sp.csr_matrix:
+        """``(spots × n_types) × cells`` 0/1 matrix: row ``i × n_types + t`` marks spot ``i``'s matched
+        cells of type ``t`` (an empty row: the type has none near the spot)."""
+        nb, T = self.neighbours, self.n_types
+        n = nb.idx.shape[0]
         rows, cols = [], []
         if self.neighbourhood == "per_type":
-            for t, nn in enumerate(self._index):
-                if nn is None:
+            sizes = np.bincount(self.codes, minlength=T)
+            for t in range(T):
+                if sizes[t] == 0:
                     continue
-                idx = nn.kneighbors(query, return_distance=False)
+                k = int(min(self.k_within, max(1, np.floor(self.max_type_share * sizes[t]))))
+                idx = nb.of_type(t, k)
                 rows.append(np.repeat(np.arange(n) * T + t, idx.shape[1]))
-                cols.append(self._members[t][idx].ravel())
+                cols.append(idx.ravel())
         else:
-            idx = self._global.kneighbors(query, return_distance=False)
+            _, idx = nb.nearest(self.k_global)
             rows.append(np.repeat(np.arange(n), idx.shape[1]) * T + self.codes[idx].ravel())
             cols.append(idx.ravel())
         r, c = np.concatenate(rows), np.concatenate(cols)
@@ -105,16 +93,17 @@ class MatchedCells:
 
 def pooled_profiles(
     groups: sp.csr_matrix, counts: sp.csr_matrix, depth: np.ndarray, n_types: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per spot and group, pooled shares of ``counts``' genes: ``(spots × types × genes, present)``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per spot and group, pooled shares of ``counts``' genes: ``(spots × types × genes, present, pooled depth)``.
 
-    ``present`` (spots × types, bool) marks groups with at least one matched cell of nonzero depth.
+    ``present`` (spots × types, bool) marks groups with at least one matched cell of nonzero
+    depth; the pooled depth (spots × types) is the groups' summed ``depth``.
     """
     pooled_depth = np.asarray(groups @ depth).ravel()
     num = np.asarray((groups @ counts).toarray(), dtype=np.float32)
     prof = num / np.maximum(pooled_depth, _TINY).astype(np.float32)[:, None]
     n = groups.shape[0] // n_types
-    return prof.reshape(n, n_types, -1), (pooled_depth > 0).reshape(n, n_types)
+    return prof.reshape(n, n_types, -1), (pooled_depth > 0).reshape(n, n_types), pooled_depth.reshape(n, n_types)
 
 
 def em_weights(
@@ -173,8 +162,8 @@ def em_weights(
     if prior is not None and alpha > 0:
         pr = alpha * norm(np.asarray(prior, np.float32)[None, :] * to_weighted)
     for _ in range(int(n_iter)):
-        lam = np.einsum("st,stg->sg", pi, E)
-        num = pi * np.einsum("sg,stg->st", y / np.maximum(lam, _TINY), E) + pr
+        lam = np.matmul(pi[:, None, :], E)[:, 0, :]  # spots × genes: sum_t pi_st E_stg
+        num = pi * np.matmul(E, (y / np.maximum(lam, _TINY))[:, :, None])[:, :, 0] + pr
         tot = num.sum(1, keepdims=True)
         pi = np.where(tot > 0, num / np.maximum(tot, _TINY), pi)
     if gene_weights is not None:  # back to weights over the groups' input-depth shares
@@ -182,102 +171,74 @@ def em_weights(
     return pi.astype(np.float64)
 
 
-@dataclass
-class MixtureFit:
-    """Shares of the output genes under each Dirichlet strength, and the weights behind them.
+def cell_weights(groups: sp.csr_matrix, pi: np.ndarray, pooled_depth: np.ndarray) -> sp.csr_matrix:
+    """Spots × cells weights of the mixture: a matched cell of group ``t`` gets ``pi[s, t] / pooled_depth[s, t]``.
 
-    Attributes
-    ----------
-    shares
-        ``alpha`` → spots × output genes shares (to be multiplied by the spot's input depth).
-    dominant
-        ``alpha`` → each spot's dominant group's type code (a diagnostic; not output).
+    ``cell_weights(...) @ counts`` is ``sum_t pi[s, t] P[s, t, :]`` for any genes' ``counts``.
     """
+    n, T = pi.shape
+    g = groups.tocoo()
+    scale = (pi / np.maximum(pooled_depth, _TINY)).ravel()
+    return sp.csr_matrix((scale[g.row] * g.data, (g.row // T, g.col)), shape=(n, groups.shape[1]))
 
-    shares: dict[float, np.ndarray]
-    dominant: dict[float, np.ndarray]
 
-
-def fit_mixture(
+def mixture_weights(
     matched: MatchedCells,
-    y: sp.csr_matrix,
+    y: np.ndarray,
     ref_in: sp.csr_matrix,
-    ref_out: sp.csr_matrix,
+    depth: np.ndarray,
     *,
     alphas: Sequence[float],
     n_iter: int,
     n_iter_map: int,
     chunk: int,
+    prior: np.ndarray | None = None,
     gene_weights: np.ndarray | None = None,
-    prior_spots: int = 2000,
-    rng: np.random.Generator | None = None,
-) -> MixtureFit:
-    """The matched single-cell mixture for every spot of ``y`` and every ``alpha`` (see the module docstring).
+) -> tuple[np.ndarray, dict[float, sp.csr_matrix]]:
+    """The matched single-cell mixture of a set of spots for every ``alpha`` (see the module docstring).
 
     Parameters
     ----------
     matched
-        The spots' matched cells (its space's spots are the rows of ``y``).
+        The spots' matched cells.
     y
-        Spots × input genes counts.
-    ref_in, ref_out
-        Reference counts of the input genes (likelihood) and of the genes predicted.
+        Spots × input genes counts (dense).
+    ref_in, depth
+        Reference counts of the input genes (likelihood) and each cell's total over them.
     alphas
-        Dirichlet strengths wanted (0 = maximum likelihood).
+        Dirichlet strengths wanted (0 = maximum likelihood; ``> 0`` needs ``prior``).
     n_iter, n_iter_map
         EM iterations without, then with, the prior.
     chunk
-        Spots per chunk.
+        Spots per chunk (the profiles are ``chunk × types × input genes``).
+    prior
+        The mean group weights ``pbar`` the prior pulls toward.
     gene_weights
         Input-gene likelihood weights.
-    prior_spots
-        The prior's mean weights ``pbar`` come from the maximum-likelihood weights of at most
-        this many spots (drawn with ``rng``).
-    rng
-        Source of that draw.
+
+    Returns
+    -------
+    ``(ml, weights)``: the maximum-likelihood group weights (spots × types) and, per ``alpha``,
+    the spots × cells weights (:func:`cell_weights`).
     """
-    S, T = y.shape[0], matched.n_types
-    depth = np.asarray(ref_in.sum(1)).ravel().astype(np.float64)
-    ref_all = sp.hstack([ref_in, ref_out]).tocsr().astype(np.float32)
-    n_in = ref_in.shape[1]
+    T = matched.n_types
+    groups = matched.groups()
     alphas = sorted({float(a) for a in alphas})
-    rng = rng or np.random.default_rng(0)
-
-    def chunk_fit(spots: np.ndarray, prior: np.ndarray | None):
-        prof, present = pooled_profiles(matched.groups(spots), ref_all, depth, T)
-        yy = y[spots].toarray()
-        ml = em_weights(yy, prof[:, :, :n_in], present, n_iter=n_iter, gene_weights=gene_weights)
-        out = {}
+    n = y.shape[0]
+    ml_all, parts = [], {a: [] for a in alphas}
+    for start in range(0, n, chunk):
+        rows = slice(start * T, min(n, start + chunk) * T)
+        g = groups[rows]
+        prof, present, pooled = pooled_profiles(g, ref_in, depth, T)
+        yy = y[start : start + chunk]
+        ml = em_weights(yy, prof, present, n_iter=n_iter, gene_weights=gene_weights)
+        ml_all.append(ml)
         for a in alphas:
-            pi = (
-                ml
-                if a == 0 or prior is None
-                else em_weights(
-                    yy,
-                    prof[:, :, :n_in],
-                    present,
-                    n_iter=n_iter_map,
-                    alpha=a,
-                    prior=prior,
-                    init=ml,
-                    gene_weights=gene_weights,
+            if a == 0 or prior is None:
+                pi = ml
+            else:
+                pi = em_weights(
+                    yy, prof, present, n_iter=n_iter_map, alpha=a, prior=prior, init=ml, gene_weights=gene_weights
                 )
-            )
-            out[a] = (np.einsum("st,stg->sg", pi.astype(np.float32), prof[:, :, n_in:]), pi.argmax(1))
-        return ml, out
-
-    prior = None
-    if any(a > 0 for a in alphas):
-        pilot = np.sort(rng.choice(S, min(S, prior_spots), replace=False))
-        ml = np.vstack([chunk_fit(pilot[i : i + chunk], None)[0] for i in range(0, pilot.size, chunk)])
-        prior = ml.mean(0)
-        prior = prior / max(prior.sum(), _TINY)
-    shares = {a: np.empty((S, ref_out.shape[1]), np.float64) for a in alphas}
-    dominant = {a: np.empty(S, np.int64) for a in alphas}
-    for start in range(0, S, chunk):
-        spots = np.arange(start, min(S, start + chunk))
-        _, out = chunk_fit(spots, prior)
-        for a, (share, dom) in out.items():
-            shares[a][spots] = share
-            dominant[a][spots] = dom
-    return MixtureFit(shares, dominant)
+            parts[a].append(cell_weights(g, pi, pooled))
+    return np.vstack(ml_all), {a: sp.vstack(p).tocsr() for a, p in parts.items()}

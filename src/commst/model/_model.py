@@ -10,6 +10,7 @@ from typing import Any
 import anndata as ad
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .._constants import Keys
 from ..pp import counts_matrix, library_size, target_sum_of
@@ -17,7 +18,7 @@ from ..tl._types import ImputationResult
 from ..tl.methods._common import check_genes
 from ._config import CommSTConfig
 from ._predictive import expected_lognorm, nb_interval
-from ._select import Baseline, components, select_on_masked_genes
+from ._select import Baseline, fit_model, select_on_masked_genes
 from ._weights import lr_gene_weights
 
 logger = logging.getLogger(__name__)
@@ -134,26 +135,34 @@ def impute_commst(
     logger.info("commst: settings (alpha, beta, k_within) chosen on masked genes: %s", chosen)
     rng = np.random.default_rng(seed + 7919)
     weights = weights_of(np.arange(len(input_genes))) if use_weights else None
-    comp = components(
-        sp_in, ref_in, ref_t, codes, types.size, cfg, sorted(set(chosen.values())), rng=rng, seed=seed,
-        gene_weights=weights,
-    )  # fmt: skip
+    model = fit_model(
+        sp_in, ref_in, codes, types.size, cfg, sorted(set(chosen.values())), rng=rng, seed=seed, gene_weights=weights
+    )
+    out = sp.csr_matrix(ref_t, dtype=np.float32)
+    S, n_t = sp_in.shape[0], ref_t.shape[1]
+    counts, e_log, sd, lo, hi, p_zero = (np.empty((S, n_t), np.float32) for _ in range(6))
+    knn_type = np.empty(S, np.int64)
+    for spots in model.chunks():  # neighbours, weights and the predictive chunk by chunk (bounds memory)
+        w = model.weights(spots)
+        knn_type[spots] = w.knn_type
+        mu = np.asarray((w.blend(chosen["counts"]) @ out).toarray(), np.float64) * depth[spots, None]
+        mu_log = mu
+        if chosen["lognorm"] != chosen["counts"]:
+            mu_log = np.asarray((w.blend(chosen["lognorm"]) @ out).toarray(), np.float64) * depth[spots, None]
+        counts[spots] = mu
+        e_log[spots] = expected_lognorm(mu_log, library[spots], target_sum=target_sum)
+        mean, size = sel.dispersion.moments(mu)
+        sd[spots] = np.sqrt(mean + mean**2 / size)
+        for start in range(0, spots.size, cfg.chunk):
+            rows = spots[start : start + cfg.chunk]
+            sub = slice(start, start + cfg.chunk)
+            lo[rows], hi[rows], p_zero[rows] = nb_interval(mean[sub], size[sub], cfg.interval)
     t_fit = time.perf_counter()
-
-    counts = comp.share(chosen["counts"]) * depth[:, None]
-    mu_log = counts if chosen["lognorm"] == chosen["counts"] else comp.share(chosen["lognorm"]) * depth[:, None]
-    e_log = expected_lognorm(mu_log, library, target_sum=target_sum)
-    mean, size = sel.dispersion.moments(counts)
-    lo, hi, p_zero = (np.empty_like(mean) for _ in range(3))
-    for start in range(0, mean.shape[0], cfg.chunk):
-        rows = slice(start, start + cfg.chunk)
-        lo[rows], hi[rows], p_zero[rows] = nb_interval(mean[rows], size[rows], cfg.interval)
-    sd = np.sqrt(mean + mean**2 / size)
 
     # the label: the cell type with the largest SpaGE weight among the spot's nearest single cells
     # (the mixture's dominant group is mostly the most abundant type, e.g. B cells on 244 of 250
     # lymph-node spots, which leaves label-level CCC one group)
-    labels = pd.Series(pd.Categorical(np.asarray(types)[comp.knn_type]), index=spatial.obs_names)
+    labels = pd.Series(pd.Categorical(np.asarray(types)[knn_type]), index=spatial.obs_names)
     quality = sel.quality.assign(gene=[input_genes[i] for i in sel.quality["gene_index"]]).drop(columns="gene_index")
     return ImputationResult(
         counts=counts,
@@ -174,7 +183,8 @@ def impute_commst(
             "quality": quality.to_dict(orient="list"),
             "dispersion": sel.dispersion.to_dict(),
             "config": cfg.to_dict(),
-            "n_pv": comp.n_pv,
+            "n_pv": model.space.n_pv,
+            "search": model.index.method,
             "select_seconds": round(sel.seconds, 3),
             "fit_seconds": round(t_fit - t0 - sel.seconds, 3),
         },

@@ -23,9 +23,11 @@ import scipy.sparse as sp
 from ..benchmark.metrics import pcc
 from ..pp import lognorm
 from ._config import CommSTConfig, Setting
-from ._mixture import MatchedCells, fit_mixture
+from ..tl.methods.spage import neighbour_weights
+from ._mixture import MatchedCells, mixture_weights
 from ._predictive import Dispersion, expected_lognorm
-from ._space import knn_weights, matching_space
+from ._search import NeighbourIndex
+from ._space import MatchingSpace, matching_space
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,134 @@ SCALES = ("counts", "lognorm")
 
 #: ``baseline(spots, visible, masked) -> spots × masked`` expected counts of a peer, for the quality table.
 Baseline = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class SpotWeights:
+    """Spots × cells weights of each component for a set of spots (``weights @ counts / ...`` predicts).
+
+    Attributes
+    ----------
+    mixture
+        ``(alpha, k_within)`` → weights of the matched single-cell mixture (rows: the cells'
+        shares per count, i.e. ``pi / pooled depth``).
+    knn
+        Weights of the global PV-kNN mean (SpaGE weights over the cells' depths).
+    knn_type
+        Each spot's type code with the largest summed kNN weight.
+    """
+
+    mixture: dict[tuple[float, int], sp.csr_matrix]
+    knn: sp.csr_matrix
+    knn_type: np.ndarray
+
+    def blend(self, setting: Setting) -> sp.csr_matrix:
+        """Weights of ``(alpha, beta, k_within)``: ``beta × mixture + (1 − beta) × knn``."""
+        alpha, beta, k = setting
+        if beta <= 0:
+            return self.knn
+        mix = self.mixture[(alpha, k)]
+        return mix if beta >= 1 else (beta * mix + (1 - beta) * self.knn).tocsr()
+
+
+@dataclass
+class FittedModel:
+    """The model on one set of input genes: matching space, neighbour index and priors.
+
+    :meth:`weights` then gives any spots' component weights, chunk by chunk, so predicting
+    all spots never holds more than a chunk's neighbours and profiles.
+    """
+
+    space: MatchingSpace
+    index: NeighbourIndex
+    y: sp.csr_matrix
+    ref_in: sp.csr_matrix
+    depth: np.ndarray
+    codes: np.ndarray
+    n_types: int
+    cfg: CommSTConfig
+    need: dict[int, list[float]]
+    priors: dict[int, np.ndarray | None]
+    gene_weights: np.ndarray | None = None
+
+    def weights(self, spots: np.ndarray) -> SpotWeights:
+        """Component weights of ``spots`` (indices into the fitted spots)."""
+        cfg, T = self.cfg, self.n_types
+        nb = self.index.query(self.space.spots[spots])
+        dist, idx = nb.nearest(cfg.k_knn)
+        w = neighbour_weights(dist)
+        n = idx.shape[0]
+        rows = np.repeat(np.arange(n), idx.shape[1])
+        knn = sp.csr_matrix(
+            ((w / np.maximum(self.depth[idx], 1e-12)).ravel(), (rows, idx.ravel())), shape=(n, self.depth.size)
+        )
+        votes = np.bincount(rows * T + self.codes[idx].ravel(), weights=w.ravel(), minlength=n * T)
+        y = self.y[spots].toarray()
+        mixture = {}
+        for k, alphas in self.need.items():
+            matched = MatchedCells(nb, self.codes, T, k, cfg.neighbourhood, cfg.k_global, cfg.max_type_share)
+            _, per_alpha = mixture_weights(
+                matched, y, self.ref_in, self.depth, alphas=alphas, n_iter=cfg.n_iter, n_iter_map=cfg.n_iter_map,
+                chunk=cfg.chunk, prior=self.priors[k], gene_weights=self.gene_weights,
+            )  # fmt: skip
+            for a, W in per_alpha.items():
+                mixture[(a, k)] = W
+        return SpotWeights(mixture, knn, votes.reshape(n, T).argmax(1))
+
+    def chunks(self) -> list[np.ndarray]:
+        """The fitted spots in chunks of ``predict_chunk``."""
+        S = self.y.shape[0]
+        return [np.arange(s, min(S, s + self.cfg.predict_chunk)) for s in range(0, S, self.cfg.predict_chunk)]
+
+
+def fit_model(
+    sp_in: sp.csr_matrix,
+    ref_in: sp.csr_matrix,
+    codes: np.ndarray,
+    n_types: int,
+    cfg: CommSTConfig,
+    settings: list[Setting],
+    *,
+    rng: np.random.Generator,
+    seed: int,
+    gene_weights: np.ndarray | None = None,
+    prior_spots: int = 2000,
+) -> FittedModel:
+    """Matching space, neighbour index and Dirichlet priors for the spots ``sp_in`` and what ``settings`` need.
+
+    The prior's mean weights ``pbar`` (per ``k_within``) are the mean maximum-likelihood weights
+    of at most ``prior_spots`` spots drawn with ``rng``.
+    """
+    space = matching_space(sp_in, ref_in, n_pv=cfg.n_pv, min_cosine=cfg.min_cosine, thin=cfg.thin, rng=rng, seed=seed)
+    need: dict[int, list[float]] = {}
+    for a, b, k in settings:
+        if b > 0:
+            need.setdefault(int(k), [])
+            if a not in need[int(k)]:
+                need[int(k)].append(float(a))
+    need = {k: sorted(v) for k, v in sorted(need.items())}
+    depth_needed = max([cfg.k_knn, *need] + ([cfg.k_global] if cfg.neighbourhood == "global" else []))
+    index = NeighbourIndex(
+        space.cells, codes, n_types, depth_needed, method=cfg.search, n_spots=sp_in.shape[0], n_probe=cfg.n_probe,
+        seed=seed,
+    )  # fmt: skip
+    depth = np.asarray(ref_in.sum(1)).ravel().astype(np.float64)
+    ref32 = sp.csr_matrix(ref_in, dtype=np.float32)
+    model = FittedModel(space, index, sp_in.tocsr(), ref32, depth, codes, n_types, cfg, need, {}, gene_weights)
+    S = sp_in.shape[0]
+    for k, alphas in need.items():
+        model.priors[k] = None
+        if any(a > 0 for a in alphas):
+            pilot = np.sort(rng.choice(S, min(S, prior_spots), replace=False))
+            nb = index.query(space.spots[pilot])
+            matched = MatchedCells(nb, codes, n_types, k, cfg.neighbourhood, cfg.k_global, cfg.max_type_share)
+            ml, _ = mixture_weights(
+                matched, sp_in[pilot].toarray(), ref32, depth, alphas=[0.0], n_iter=cfg.n_iter, n_iter_map=0,
+                chunk=cfg.chunk, gene_weights=gene_weights,
+            )  # fmt: skip
+            prior = ml.mean(0)
+            model.priors[k] = prior / max(prior.sum(), 1e-12)
+    return model
 
 
 @dataclass
@@ -79,33 +209,17 @@ def components(
     seed: int,
     gene_weights: np.ndarray | None = None,
 ) -> Components:
-    """The components that ``settings`` need, for spots ``sp_in`` and output genes ``ref_out``."""
-    space = matching_space(sp_in, ref_in, n_pv=cfg.n_pv, min_cosine=cfg.min_cosine, thin=cfg.thin, rng=rng, seed=seed)
-    depth = np.asarray(ref_in.sum(1)).ravel()
-    ref_share = sp.csr_matrix(sp.diags(1.0 / np.maximum(depth, 1e-12)) @ ref_out)
-    w_knn = knn_weights(space, cfg.k_knn)
-    knn = np.asarray((w_knn @ ref_share).toarray())
-    onehot = sp.csr_matrix((np.ones(codes.size), (np.arange(codes.size), codes)), shape=(codes.size, n_types))
-    knn_type = np.asarray((w_knn @ onehot).toarray()).argmax(1)
-    mixture = {}
-    for k in sorted({s[2] for s in settings if s[1] > 0}):
-        alphas = sorted({s[0] for s in settings if s[1] > 0 and s[2] == k})
-        matched = MatchedCells(space, codes, n_types, k, cfg.neighbourhood, cfg.k_global, cfg.max_type_share)
-        fit = fit_mixture(
-            matched,
-            sp_in,
-            ref_in,
-            ref_out,
-            alphas=alphas,
-            n_iter=cfg.n_iter,
-            n_iter_map=cfg.n_iter_map,
-            chunk=cfg.chunk,
-            gene_weights=gene_weights,
-            rng=rng,
-        )
-        for a in alphas:
-            mixture[(a, k)] = fit.shares[a]
-    return Components(mixture, knn, knn_type, space.n_pv)
+    """The components that ``settings`` need, for spots ``sp_in`` and output genes ``ref_out`` (dense, all spots)."""
+    model = fit_model(sp_in, ref_in, codes, n_types, cfg, settings, rng=rng, seed=seed, gene_weights=gene_weights)
+    out = sp.csr_matrix(ref_out, dtype=np.float32)
+    parts = [model.weights(spots) for spots in model.chunks()]
+
+    def dense(ws: list[sp.csr_matrix]) -> np.ndarray:
+        return np.vstack([np.asarray((w @ out).toarray(), np.float64) for w in ws])
+
+    mixture = {key: dense([p.mixture[key] for p in parts]) for key in parts[0].mixture}
+    knn = dense([p.knn for p in parts])
+    return Components(mixture, knn, np.concatenate([p.knn_type for p in parts]), model.space.n_pv)
 
 
 @dataclass
