@@ -14,7 +14,8 @@ from scipy import stats
 from commst._constants import Keys
 from commst.benchmark.metrics import pcc
 from commst.model import CommSTConfig, impute_commst
-from commst.model._mixture import MatchedCells, em_weights, fit_mixture
+from commst.model._mixture import MatchedCells, em_weights, mixture_weights
+from commst.model._search import NeighbourIndex
 from commst.model._predictive import Dispersion, expected_lognorm, nb_interval
 from commst.model._select import choose
 from commst.model._space import MatchingSpace
@@ -93,14 +94,29 @@ def _space(sp_in: sp.csr_matrix, ref_in: sp.csr_matrix) -> MatchingSpace:
     return MatchingSpace(unit(sp_in), unit(ref_in), n_pv=sp_in.shape[1])
 
 
+def _matched(space: MatchingSpace, codes: np.ndarray, k: int, spots=None, **kw) -> MatchedCells:
+    """The matched cells of ``spots`` (default all) by the exact per-type search."""
+    depth = max(k, kw.get("k_global", 0))
+    nb = NeighbourIndex(space.cells, codes, 2, depth, method="exact").query(
+        space.spots if spots is None else space.spots[spots]
+    )
+    return MatchedCells(nb, codes, 2, k, **kw)
+
+
+def _mixture_shares(matched: MatchedCells, sp_in, ref_in, ref_t, **kw):
+    depth = np.asarray(ref_in.sum(1)).ravel()
+    ml, w = mixture_weights(matched, sp_in.toarray(), sp.csr_matrix(ref_in, dtype=np.float32), depth, **kw)
+    return ml, {a: np.asarray((x @ ref_t).toarray()) for a, x in w.items()}
+
+
 def test_matched_single_cells_resolve_within_type_states_a_type_average_cannot():
     ref_in, ref_t, codes, sp_in, spot_sub = _matched_case()
     space = _space(sp_in, ref_in)
     kw = {"alphas": [0.0], "n_iter": 50, "n_iter_map": 0, "chunk": 16}
-    matched = fit_mixture(MatchedCells(space, codes, 2, 20), sp_in, ref_in, ref_t, **kw)
-    pooled = fit_mixture(MatchedCells(space, codes, 2, 120), sp_in, ref_in, ref_t, **kw)  # all cells: type average
-    share_m, share_p = matched.shares[0.0][:, 0], pooled.shares[0.0][:, 0]
-    assert (matched.dominant[0.0] == 0).all()
+    ml, matched = _mixture_shares(_matched(space, codes, 20), sp_in, ref_in, ref_t, **kw)
+    _, pooled = _mixture_shares(_matched(space, codes, 120), sp_in, ref_in, ref_t, **kw)  # all cells: type average
+    share_m, share_p = matched[0.0][:, 0], pooled[0.0][:, 0]
+    assert (ml.argmax(1) == 0).all()
     # matched cells: high-target sub-state spots get ≈ 40 / depth, the others ≈ 1 / depth
     assert share_m[spot_sub == 1].min() > 5 * share_m[spot_sub == 0].max()
     assert np.ptp(share_p) < 0.2 * np.ptp(share_m)  # the type average hardly varies
@@ -109,8 +125,8 @@ def test_matched_single_cells_resolve_within_type_states_a_type_average_cannot()
 def test_max_type_share_keeps_groups_below_the_whole_type():
     ref_in, ref_t, codes, sp_in, _ = _matched_case()
     space = _space(sp_in, ref_in)
-    whole = MatchedCells(space, codes, 2, 500).groups(np.arange(4))
-    half = MatchedCells(space, codes, 2, 500, max_type_share=0.5).groups(np.arange(4))
+    whole = _matched(space, codes, 500, np.arange(4)).groups()
+    half = _matched(space, codes, 500, np.arange(4), max_type_share=0.5).groups()
     sizes = np.bincount(codes)  # 120 and 60 cells
     np.testing.assert_array_equal(np.diff(whole.indptr), np.tile(sizes, 4))  # k_within above the size: whole types
     np.testing.assert_array_equal(np.diff(half.indptr), np.tile(sizes // 2, 4))
@@ -119,7 +135,7 @@ def test_max_type_share_keeps_groups_below_the_whole_type():
 def test_global_neighbourhood_groups_by_type():
     ref_in, ref_t, codes, sp_in, _ = _matched_case()
     space = _space(sp_in, ref_in)
-    groups = MatchedCells(space, codes, 2, 20, neighbourhood="global", k_global=30).groups(np.arange(3))
+    groups = _matched(space, codes, 20, np.arange(3), neighbourhood="global", k_global=30).groups()
     assert groups.shape == (6, ref_in.shape[0]) and groups.sum() == 3 * 30
     for row in range(6):
         cells = groups[row].indices

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 
@@ -106,6 +107,48 @@ def pooled_profiles(
     return prof.reshape(n, n_types, -1), (pooled_depth > 0).reshape(n, n_types), pooled_depth.reshape(n, n_types)
 
 
+@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def _em_iterations(y: np.ndarray, E: np.ndarray, pi0: np.ndarray, pr: np.ndarray, n_iter: int) -> np.ndarray:  # pragma: no cover - compiled
+    """``n_iter`` EM updates ``pi_t <- pi_t sum_g y_g E_tg / lam_g + pr_t`` (renormalised), spot by spot.
+
+    Only the genes a spot detected enter (``y_g = 0`` adds nothing), so a spot costs
+    ``types × detected genes`` per iteration, within cache; spots run in parallel.
+    """
+    S, T, G = E.shape
+    out = pi0.copy()
+    for s in numba.prange(S):
+        nz = np.flatnonzero(y[s])
+        m = nz.size
+        Es = np.empty((T, m), np.float32)
+        for t in range(T):
+            for j in range(m):
+                Es[t, j] = E[s, t, nz[j]]
+        ys = y[s][nz]
+        pi = out[s].copy()
+        lam = np.empty(m, np.float32)
+        num = np.empty(T, np.float32)
+        for _ in range(n_iter):
+            lam[:] = 0
+            for t in range(T):
+                p = pi[t]
+                for j in range(m):
+                    lam[j] += p * Es[t, j]
+            for j in range(m):
+                lam[j] = ys[j] / max(lam[j], np.float32(1e-12))
+            tot = np.float32(0.0)
+            for t in range(T):
+                acc = np.float32(0.0)
+                for j in range(m):
+                    acc += Es[t, j] * lam[j]
+                num[t] = pi[t] * acc + pr[s, t]
+                tot += num[t]
+            if tot > 0:
+                for t in range(T):
+                    pi[t] = num[t] / tot
+        out[s] = pi
+    return out
+
+
 def em_weights(
     y: np.ndarray,
     prof: np.ndarray,
@@ -161,11 +204,13 @@ def em_weights(
     pr = np.zeros_like(pi)
     if prior is not None and alpha > 0:
         pr = alpha * norm(np.asarray(prior, np.float32)[None, :] * to_weighted)
-    for _ in range(int(n_iter)):
-        lam = np.matmul(pi[:, None, :], E)[:, 0, :]  # spots × genes: sum_t pi_st E_stg
-        num = pi * np.matmul(E, (y / np.maximum(lam, _TINY))[:, :, None])[:, :, 0] + pr
-        tot = num.sum(1, keepdims=True)
-        pi = np.where(tot > 0, num / np.maximum(tot, _TINY), pi)
+    pi = _em_iterations(
+        np.ascontiguousarray(y, np.float32),
+        np.ascontiguousarray(E, np.float32),
+        np.ascontiguousarray(pi, np.float32),
+        np.ascontiguousarray(pr, np.float32),
+        int(n_iter),
+    )
     if gene_weights is not None:  # back to weights over the groups' input-depth shares
         pi = norm(np.divide(pi, scale, out=np.zeros_like(pi), where=scale > 0))
     return pi.astype(np.float64)
