@@ -18,8 +18,6 @@ from commst.benchmark.scale import scale_job
 def main(snakemake):
     log = logging.getLogger("commst")
     limits = snakemake.params.limits
-    priors = {key: snakemake.input.get(key) for key in ("lr", "ppi", "ligand_target")}
-    priors["species"] = snakemake.params.species
     with open(snakemake.input.meta) as handle:
         sizes = {k: v for k, v in json.load(handle).items() if k.startswith("n_")}
     method, device = snakemake.wildcards.scale_method, snakemake.wildcards.device
@@ -44,7 +42,6 @@ def main(snakemake):
         memory_limit_mb=limits["memory_limit_mb"],
         poll_s=limits["poll_s"],
         sizes=sizes,
-        priors=priors,
         log_path=snakemake.log.method,
     )
     level = logging.INFO if record["status"] == "ok" else logging.WARNING

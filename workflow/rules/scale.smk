@@ -68,7 +68,6 @@ for _env, _methods in scale_env_groups().items():
                 wc.scale_method, ""
             ),
             seed=config["scale"]["seed"],
-            species=lambda wc: scale_species(),
             limits={
                 "time_limit_s": config["scale"]["time_limit_s"],
                 "memory_limit_mb": config["scale"]["memory_limit_mb"],

@@ -20,10 +20,6 @@ def scale_sample():
     return sample
 
 
-def scale_species():
-    return samples.loc[scale_sample(), "species"]
-
-
 def get_scale_pair(wildcards):
     root = f"results/{scale_sample()}/prepared"
     return {"spatial": f"{root}/spatial.h5ad", "reference": f"{root}/reference.h5ad"}

@@ -8,10 +8,11 @@ nearest cells are the best of the union (exact: a global neighbour is among its 
 
 - ``exact``: every spot against every cell, in chunks of spots (similarities by one matrix
   product per chunk; the top cells of each type by a partition threshold, not a full sort);
-- ``clustered``: the cells of each type larger than ``exact_type_cells`` are split into
+- ``clustered``: the cells of each type larger than ``n_probe × cluster_cells`` are split into
   k-means clusters of about ``cluster_cells`` cells (scikit-learn's MiniBatchKMeans on the unit
-  vectors); a spot is compared with the cells of its ``n_probe`` nearest clusters of that type
-  only (an inverted-file search, as in FAISS' IVF). Smaller types are searched exactly.
+  vectors); a spot is compared with the cells of its own ``n_probe`` nearest clusters of that
+  type only (an inverted-file search, as FAISS' IVF), the per-cluster best merged. Smaller
+  types are searched exactly.
   Measured recall of the exact neighbours: see the tests and the README.
 
 ``auto`` (the default) is exact while spots × cells is at most ``exact_pairs``.
@@ -99,8 +100,10 @@ class NeighbourIndex:
         ``'exact'``, ``'clustered'`` or ``'auto'`` (see the module docstring).
     n_spots
         Spots that will be searched (``auto`` decides on spots × cells).
-    exact_pairs, exact_type_cells, cluster_cells, n_probe
+    exact_pairs, cluster_cells, n_probe
         See the module docstring.
+    exact_type_cells
+        Types up to this size are searched exactly (default ``n_probe × cluster_cells``).
     seed
         Seed of the k-means.
     """
@@ -115,7 +118,7 @@ class NeighbourIndex:
         method: str = "auto",
         n_spots: int = 0,
         exact_pairs: float = 2e8,
-        exact_type_cells: int = 2000,
+        exact_type_cells: int | None = None,
         cluster_cells: int = 250,
         n_probe: int = 4,
         seed: int = 0,
@@ -132,6 +135,8 @@ class NeighbourIndex:
         self.offsets = np.concatenate([[0], np.cumsum(self.depth)])
         self.n_probe = int(n_probe)
         self.clusters: list[tuple[np.ndarray, list[np.ndarray]] | None] = []
+        if exact_type_cells is None:
+            exact_type_cells = self.n_probe * cluster_cells
         for t, m in enumerate(self.members):
             if method == "exact" or m.size <= max(exact_type_cells, self.depth[t]):
                 self.clusters.append(None)
@@ -154,21 +159,24 @@ class NeighbourIndex:
 
     def _clustered(self, q: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
         centres, groups = self.clusters[t]
-        probe = top_k(q @ centres.T, min(self.n_probe, centres.shape[0]))[0]
+        n_probe = min(self.n_probe, centres.shape[0])
+        probe = top_k(q @ centres.T, n_probe)[0]  # each spot's nearest clusters of the type
         k = self.depth[t]
-        idx = np.empty((q.shape[0], k), np.int64)
-        sim = np.empty((q.shape[0], k), np.float32)
-        for c in range(centres.shape[0]):
-            spots = np.flatnonzero(probe[:, 0] == c)
-            if spots.size == 0:
+        idx = np.zeros((q.shape[0], n_probe, k), np.int64)
+        sim = np.full((q.shape[0], n_probe, k), -np.inf, np.float32)
+        for c, cells in enumerate(groups):  # every spot probing cluster c against its cells
+            rows, slot = np.nonzero(probe == c)
+            if rows.size == 0 or cells.size == 0:
                 continue
-            pool = np.unique(probe[spots])
-            cand = np.concatenate([groups[p] for p in pool])
-            if cand.size < k:  # too few cells near: the whole type
-                cand = self.members[t]
-            cols, s = top_k(q[spots] @ self.cells[cand].T, k)
-            idx[spots], sim[spots] = cand[cols], s
-        return idx, sim
+            cols, s = top_k(q[rows] @ self.cells[cells].T, k)
+            idx[rows, slot, : cols.shape[1]] = cells[cols]
+            sim[rows, slot, : cols.shape[1]] = s
+        cols, best = top_k(sim.reshape(q.shape[0], -1), k)
+        out = np.take_along_axis(idx.reshape(q.shape[0], -1), cols, 1)
+        short = np.flatnonzero(~np.isfinite(best).all(1))
+        if short.size:  # probed clusters hold fewer than k cells: the whole type
+            out[short], best[short] = self._exact(q[short], t)
+        return out, best
 
     def query(self, spots: np.ndarray) -> TypeNeighbours:
         """Nearest cells of every type for the rows of ``spots`` (unit-norm, same dimensions)."""

@@ -28,10 +28,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--extra-method", default=None, help="module:function of an unregistered method")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--threads", type=int, default=None)
-    run.add_argument("--species", default="human")
-    run.add_argument("--lr", default=None, help="LR table (results/priors/{species}/lr_resource.tsv)")
-    run.add_argument("--ppi", default=None, help="results/priors/{species}/ppi_edges.parquet")
-    run.add_argument("--ligand-target", default=None, help="results/priors/{species}/ligand_target.npz")
     syn = sub.add_parser("synthesize", help="make a larger (or smaller) pair from a prepared pair")
     syn.add_argument("--spatial", required=True)
     syn.add_argument("--reference", required=True)
@@ -71,10 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra_method=args.extra_method,
         seed=args.seed,
         threads=args.threads,
-        species=args.species,
-        lr_path=args.lr,
-        ppi_path=args.ppi,
-        ligand_target_path=args.ligand_target,
     )
     write_json(record, args.out)
     if record["status"] != "ok":

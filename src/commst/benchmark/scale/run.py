@@ -53,17 +53,12 @@ def run_method(
     extra_method: str | None = None,
     seed: int = 0,
     threads: int | None = None,
-    species: str = "human",
-    lr_path: str | os.PathLike[str] | None = None,
-    ppi_path: str | os.PathLike[str] | None = None,
-    ligand_target_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Load a prepared pair and train + impute all its LR targets with one method, timed.
 
     The method is looked up as the benchmark does (:func:`commst.benchmark.spec.resolve_method`):
-    ``commst`` with its priors (the PPI graph and ligand-target matrix built from the prior
-    artefacts inside the call, so they count as the method's time), another method of
-    :data:`commst.tl.methods.REGISTRY`, or ``extra_method`` (``module:function``). Targets are
+    a method of :data:`commst.tl.methods.REGISTRY` (``commst`` with the ``model:`` settings it is
+    given; it uses no prior artefacts) or ``extra_method`` (``module:function``). Targets are
     ``uns['commst']['genes']['lr_targets']``, inputs ``uns['commst']['genes']['input']``.
 
     Parameters
@@ -81,9 +76,7 @@ def run_method(
     seed
         Seed of the method.
     threads
-        CPU threads for CommST (``num_threads``) when ``params`` does not set them.
-    species, lr_path, ppi_path, ligand_target_path
-        Prior artefacts of CommST (``results/priors/{species}/...``); without them its priors are off.
+        CPU threads the run was given (recorded).
 
     Returns
     -------
@@ -187,7 +180,6 @@ def scale_job(
     memory_limit_mb: float = 16000,
     poll_s: float = 0.2,
     sizes: Mapping[str, int] | None = None,
-    priors: Mapping[str, str] | None = None,
     log_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """One measured run: :func:`run_method` in a child process under :func:`measure`.
@@ -203,8 +195,6 @@ def scale_job(
     sizes
         ``n_spots``, ``n_cells``, ``n_targets``, ``n_inputs`` of the pair, reported when the
         child is killed before it could say them itself.
-    priors
-        ``species``, ``lr``, ``ppi``, ``ligand_target`` (paths) for CommST.
     log_path
         Output of the child.
 
@@ -214,7 +204,6 @@ def scale_job(
     ``params``, ``versions`` and what the child reported. ``status`` is the child's own
     (``failed`` with its error when the method raised) unless :func:`measure` killed it.
     """
-    priors = dict(priors or {})
     with tempfile.TemporaryDirectory(prefix="commst-scale-") as tmp:
         out = Path(tmp) / "result.json"
         cmd = [
@@ -241,14 +230,6 @@ def scale_job(
         ]
         if extra_method:
             cmd += ["--extra-method", extra_method]
-        for key, flag in (
-            ("species", "--species"),
-            ("lr", "--lr"),
-            ("ppi", "--ppi"),
-            ("ligand_target", "--ligand-target"),
-        ):
-            if priors.get(key):
-                cmd += [flag, str(priors[key])]
         measured = measure(
             cmd,
             time_limit_s=time_limit_s,
