@@ -142,7 +142,7 @@ class NeighbourIndex:
                 self.clusters.append(None)
                 continue
             n_c = int(max(2, round(m.size / cluster_cells)))
-            km = MiniBatchKMeans(n_c, random_state=seed + t, n_init=1, batch_size=4096, max_iter=20)
+            km = MiniBatchKMeans(n_c, init="random", random_state=seed + t, n_init=1, batch_size=4096, max_iter=20)
             labels = km.fit_predict(self.cells[m])
             centres = normalize(km.cluster_centers_).astype(np.float32)
             self.clusters.append((centres, [m[labels == c] for c in range(n_c)]))
