@@ -15,8 +15,8 @@ from commst._constants import Keys
 from commst.benchmark.metrics import pcc
 from commst.model import CommSTConfig, impute_commst
 from commst.model._mixture import MatchedCells, em_weights, mixture_weights
-from commst.model._search import NeighbourIndex
 from commst.model._predictive import Dispersion, expected_lognorm, nb_interval
+from commst.model._search import NeighbourIndex
 from commst.model._select import choose
 from commst.model._space import MatchingSpace
 from commst.pp import prepare

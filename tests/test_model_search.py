@@ -78,7 +78,11 @@ def test_clustered_search_recovers_most_exact_neighbours(demo_space):
     assert all(c is not None for c in approx.clusters)  # really clustered
     got = approx.query(space.spots)
     recall = np.mean(
-        [len(set(a) & set(b)) / len(a) for t in range(n_types) for a, b in zip(exact.of_type(t, 20), got.of_type(t, 20))]
+        [
+            len(set(a) & set(b)) / len(a)
+            for t in range(n_types)
+            for a, b in zip(exact.of_type(t, 20), got.of_type(t, 20))
+        ]
     )
     assert recall > 0.85, recall
     # what is found is never closer than the truth: the similarities are those of real cells

@@ -67,10 +67,11 @@ class CommSTConfig:
         Spots per chunk of the mixture's EM (bounds memory: ``chunk × types × input genes``).
     predict_chunk
         Spots per chunk of the neighbour search and the prediction of all spots (bounds memory).
-    search, n_probe
-        Nearest-cell search (:mod:`commst.model._search`): ``'exact'``, ``'clustered'`` (each large
-        type's cells in k-means clusters, a spot compared with its ``n_probe`` nearest clusters of
-        the type) or ``'auto'`` (exact up to 2·10^8 spots × cells).
+    search, n_probe, cluster_cells
+        Nearest-cell search (:mod:`commst.model._search`): ``'exact'``, ``'clustered'`` (each type
+        larger than ``n_probe × cluster_cells`` in k-means clusters of about ``cluster_cells``
+        cells, a spot compared with its ``n_probe`` nearest clusters of the type) or ``'auto'``
+        (exact up to 2·10^8 spots × cells).
     """
 
     alphas: tuple[float, ...] = (0.0, 10.0, 30.0, 100.0)
@@ -98,6 +99,7 @@ class CommSTConfig:
     predict_chunk: int = 8192
     search: Literal["auto", "exact", "clustered"] = "auto"
     n_probe: int = 4
+    cluster_cells: int = 250
 
     def __post_init__(self) -> None:
         self.alphas = tuple(float(a) for a in self.alphas)

@@ -108,7 +108,9 @@ def pooled_profiles(
 
 
 @numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def _em_iterations(y: np.ndarray, E: np.ndarray, pi0: np.ndarray, pr: np.ndarray, n_iter: int) -> np.ndarray:  # pragma: no cover - compiled
+def _em_iterations(
+    y: np.ndarray, E: np.ndarray, pi0: np.ndarray, pr: np.ndarray, n_iter: int
+) -> np.ndarray:  # pragma: no cover - compiled
     """``n_iter`` EM updates ``pi_t <- pi_t sum_g y_g E_tg / lam_g + pr_t`` (renormalised), spot by spot.
 
     Only the genes a spot detected enter (``y_g = 0`` adds nothing), so a spot costs

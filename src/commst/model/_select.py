@@ -22,8 +22,8 @@ import scipy.sparse as sp
 
 from ..benchmark.metrics import pcc
 from ..pp import lognorm
-from ._config import CommSTConfig, Setting
 from ..tl.methods.spage import neighbour_weights
+from ._config import CommSTConfig, Setting
 from ._mixture import MatchedCells, mixture_weights
 from ._predictive import Dispersion, expected_lognorm
 from ._search import NeighbourIndex
@@ -145,7 +145,7 @@ def fit_model(
     depth_needed = max([cfg.k_knn, *need] + ([cfg.k_global] if cfg.neighbourhood == "global" else []))
     index = NeighbourIndex(
         space.cells, codes, n_types, depth_needed, method=cfg.search, n_spots=sp_in.shape[0], n_probe=cfg.n_probe,
-        seed=seed,
+        cluster_cells=cfg.cluster_cells, seed=seed,
     )  # fmt: skip
     depth = np.asarray(ref_in.sum(1)).ravel().astype(np.float64)
     ref32 = sp.csr_matrix(ref_in, dtype=np.float32)
