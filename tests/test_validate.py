@@ -438,7 +438,7 @@ def test_estimate_memory_formula() -> None:
     assert est.impute == 512 * 2**20 + 2 * csr + 32 * 2000 * 1500 + 40 * 3000 * 1000
     com = v.estimate_memory(sp, ref, method="commst", lr_genes={f"G{i}" for i in range(700)})
     assert com.n_targets == 700
-    assert com.impute == (512 * 2**20 + 3 * csr + 32 * 2000 * 1500 + 130 * 700 * 1000)
+    assert com.impute == (512 * 2**20 + 3 * csr + 32 * 2000 * 1500 + 32 * 700 * 1000)
     assert com.peak == max(com.preprocess, com.impute)
     named = v.DataSize(3, 4, 5, 6, ("A", "B", "C", "D"))
     other = v.DataSize(2, 3, 4, 5, ("B", "C", "X"))
@@ -558,7 +558,7 @@ def test_check_memory_raises_with_numbers_and_fix() -> None:
         (DEMO_SP, DEMO_REF),
         limit=v.MemoryLimit(2**28, "the job's mem_mb = 256"),
         method="commst",
-        match=r"needs an estimated 1\.\d GiB .*impute \(commst\).*1000 spots, 330 reference cells.*"
+        match=r"needs an estimated 0\.\d GiB .*impute \(commst\).*1000 spots, 330 reference cells.*"
         r"may use 0\.2 GiB \(the job's mem_mb = 256\)",
     )
     assert str(DEMO_SP) in err.path and str(DEMO_REF) in err.path
