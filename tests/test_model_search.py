@@ -68,23 +68,18 @@ def test_exact_search_equals_brute_force_per_type_and_overall(demo_space):
 
 
 def test_clustered_search_recovers_most_exact_neighbours(demo_space):
-    """Every type forced into k-means clusters of ~25 cells, 4 probed: recall of the exact neighbours."""
+    """Every 30-cell type forced into 6 k-means clusters, 3 probed: recall of the 5 exact nearest (measured 0.80)."""
     space, codes = demo_space
     n_types = codes.max() + 1
-    exact = NeighbourIndex(space.cells, codes, n_types, 20, method="exact").query(space.spots)
+    exact = NeighbourIndex(space.cells, codes, n_types, 5, method="exact").query(space.spots)
     approx = NeighbourIndex(
-        space.cells, codes, n_types, 20, method="clustered", exact_type_cells=0, cluster_cells=25, n_probe=4
+        space.cells, codes, n_types, 5, method="clustered", exact_type_cells=0, cluster_cells=5, n_probe=3
     )
-    assert all(c is not None for c in approx.clusters)  # really clustered
+    assert all(c is not None and c[0].shape[0] >= 6 for c in approx.clusters)  # really clustered, half probed
     got = approx.query(space.spots)
-    recall = np.mean(
-        [
-            len(set(a) & set(b)) / len(a)
-            for t in range(n_types)
-            for a, b in zip(exact.of_type(t, 20), got.of_type(t, 20))
-        ]
-    )
-    assert recall > 0.85, recall
+    pairs = [(a, b) for t in range(n_types) for a, b in zip(exact.of_type(t, 5), got.of_type(t, 5))]
+    recall = np.mean([len(set(a) & set(b)) / len(a) for a, b in pairs])
+    assert recall > 0.7, recall
     # what is found is never closer than the truth: the similarities are those of real cells
     assert (got.sim <= exact.sim + 1e-5).all()
 
