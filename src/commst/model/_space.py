@@ -7,12 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
 from .._utils import zscore
 from ..pp import lognorm
-from ..tl.methods.spage import neighbour_weights, pv_projection
+from ..tl.methods.spage import pv_projection
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +65,6 @@ class MatchingSpace:
     cells: np.ndarray
     n_pv: int
 
-    def knn(self, k: int, cells: np.ndarray | None = None, spots: np.ndarray | None = None):
-        """The ``k`` nearest cells (cosine) of each spot, among ``cells`` (indices; default all).
-
-        Returns ``(dist, idx)``; ``idx`` indexes the full reference.
-        """
-        pool = np.arange(self.cells.shape[0]) if cells is None else np.asarray(cells)
-        query = self.spots if spots is None else self.spots[spots]
-        k = int(min(k, pool.size))
-        nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(self.cells[pool])
-        dist, idx = nn.kneighbors(query)
-        return dist, pool[idx]
-
 
 def matching_space(
     sp_in: sp.csr_matrix,
@@ -107,11 +94,3 @@ def matching_space(
         cells=normalize(ref_x @ proj).astype(np.float32),
         n_pv=int(proj.shape[1]),
     )
-
-
-def knn_weights(space: MatchingSpace, k: int) -> sp.csr_matrix:
-    """Spots × cells SpaGE weights of each spot's ``k`` nearest cells (rows sum to 1)."""
-    dist, idx = space.knn(k)
-    w = neighbour_weights(dist)
-    rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
-    return sp.csr_matrix((w.ravel(), (rows, idx.ravel())), shape=(idx.shape[0], space.cells.shape[0]))
