@@ -106,7 +106,7 @@ def _matched(space: MatchingSpace, codes: np.ndarray, k: int, spots=None, **kw) 
 def _mixture_shares(matched: MatchedCells, sp_in, ref_in, ref_t, **kw):
     depth = np.asarray(ref_in.sum(1)).ravel()
     ml, w = mixture_weights(matched, sp_in.toarray(), sp.csr_matrix(ref_in, dtype=np.float32), depth, **kw)
-    return ml, {a: np.asarray((x @ ref_t).toarray()) for a, x in w.items()}
+    return ml, {a: np.asarray((w.cells(a) @ ref_t).toarray()) for a in w.pi}
 
 
 def test_matched_single_cells_resolve_within_type_states_a_type_average_cannot():

@@ -229,6 +229,48 @@ def cell_weights(groups: sp.csr_matrix, pi: np.ndarray, pooled_depth: np.ndarray
     return sp.csr_matrix((scale[g.row] * g.data, (g.row // T, g.col)), shape=(n, groups.shape[1]))
 
 
+@dataclass
+class MixtureWeights:
+    """The mixture's weights for a set of spots under every ``alpha``, by group.
+
+    Attributes
+    ----------
+    groups
+        The ``(spots × types) × cells`` matched-cell groups (:meth:`MatchedCells.groups`).
+    pooled_depth
+        Spots × types summed input-gene depth of each group.
+    pi
+        ``alpha`` → spots × types group weights.
+    """
+
+    groups: sp.csr_matrix
+    pooled_depth: np.ndarray
+    pi: dict[float, np.ndarray]
+
+    def cells(self, alpha: float) -> sp.csr_matrix:
+        """Spots × cells weights under ``alpha`` (:func:`cell_weights`)."""
+        return cell_weights(self.groups, self.pi[alpha], self.pooled_depth)
+
+    def shares(self, counts: sp.csr_matrix, chunk: int) -> dict[float, np.ndarray]:
+        """``alpha`` → spots × genes ``sum_t pi[s, t] P[s, t, :]`` of ``counts``' genes (float64).
+
+        The groups' pooled counts are formed once per chunk of ``chunk`` spots and shared by all
+        alphas (one sparse product, not one per alpha).
+        """
+        n, T = self.pooled_depth.shape
+        G = counts.shape[1]
+        out = {a: np.empty((n, G), np.float64) for a in self.pi}
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            num = np.asarray((self.groups[start * T : stop * T] @ counts).toarray(), np.float32)
+            num = num.reshape(stop - start, T, G)
+            inv = 1.0 / np.maximum(self.pooled_depth[start:stop], _TINY)
+            for a, pi in self.pi.items():
+                scale = (pi[start:stop] * inv).astype(np.float32)[:, None, :]
+                out[a][start:stop] = np.matmul(scale, num)[:, 0, :]
+        return out
+
+
 def mixture_weights(
     matched: MatchedCells,
     y: np.ndarray,
@@ -241,7 +283,7 @@ def mixture_weights(
     chunk: int,
     prior: np.ndarray | None = None,
     gene_weights: np.ndarray | None = None,
-) -> tuple[np.ndarray, dict[float, sp.csr_matrix]]:
+) -> tuple[np.ndarray, MixtureWeights]:
     """The matched single-cell mixture of a set of spots for every ``alpha`` (see the module docstring).
 
     Parameters
@@ -265,14 +307,14 @@ def mixture_weights(
 
     Returns
     -------
-    ``(ml, weights)``: the maximum-likelihood group weights (spots × types) and, per ``alpha``,
-    the spots × cells weights (:func:`cell_weights`).
+    ``(ml, weights)``: the maximum-likelihood group weights (spots × types) and the group
+    weights under every ``alpha`` (:class:`MixtureWeights`).
     """
     T = matched.n_types
     groups = matched.groups()
     alphas = sorted({float(a) for a in alphas})
     n = y.shape[0]
-    ml_all, parts = [], {a: [] for a in alphas}
+    ml_all, pooled_all, parts = [], [], {a: [] for a in alphas}
     for start in range(0, n, chunk):
         rows = slice(start * T, min(n, start + chunk) * T)
         g = groups[rows]
@@ -280,6 +322,7 @@ def mixture_weights(
         yy = y[start : start + chunk]
         ml = em_weights(yy, prof, present, n_iter=n_iter, gene_weights=gene_weights)
         ml_all.append(ml)
+        pooled_all.append(pooled)
         for a in alphas:
             if a == 0 or prior is None:
                 pi = ml
@@ -287,5 +330,6 @@ def mixture_weights(
                 pi = em_weights(
                     yy, prof, present, n_iter=n_iter_map, alpha=a, prior=prior, init=ml, gene_weights=gene_weights
                 )
-            parts[a].append(cell_weights(g, pi, pooled))
-    return np.vstack(ml_all), {a: sp.vstack(p).tocsr() for a, p in parts.items()}
+            parts[a].append(pi)
+    pi_all = {a: np.vstack(p) for a, p in parts.items()}
+    return np.vstack(ml_all), MixtureWeights(groups, np.vstack(pooled_all), pi_all)

@@ -24,7 +24,7 @@ from ..benchmark.metrics import pcc
 from ..pp import lognorm
 from ..tl.methods.spage import neighbour_weights
 from ._config import CommSTConfig, Setting
-from ._mixture import MatchedCells, mixture_weights
+from ._mixture import MatchedCells, MixtureWeights, mixture_weights
 from ._predictive import Dispersion, expected_lognorm
 from ._search import NeighbourIndex
 from ._space import MatchingSpace, matching_space
@@ -45,15 +45,14 @@ class SpotWeights:
     Attributes
     ----------
     mixture
-        ``(alpha, k_within)`` → weights of the matched single-cell mixture (rows: the cells'
-        shares per count, i.e. ``pi / pooled depth``).
+        ``k_within`` → group weights of the matched single-cell mixture under every alpha.
     knn
         Weights of the global PV-kNN mean (SpaGE weights over the cells' depths).
     knn_type
         Each spot's type code with the largest summed kNN weight.
     """
 
-    mixture: dict[tuple[float, int], sp.csr_matrix]
+    mixture: dict[int, MixtureWeights]
     knn: sp.csr_matrix
     knn_type: np.ndarray
 
@@ -62,7 +61,7 @@ class SpotWeights:
         alpha, beta, k = setting
         if beta <= 0:
             return self.knn
-        mix = self.mixture[(alpha, k)]
+        mix = self.mixture[k].cells(alpha)
         return mix if beta >= 1 else (beta * mix + (1 - beta) * self.knn).tocsr()
 
 
@@ -102,12 +101,10 @@ class FittedModel:
         mixture = {}
         for k, alphas in self.need.items():
             matched = MatchedCells(nb, self.codes, T, k, cfg.neighbourhood, cfg.k_global, cfg.max_type_share)
-            _, per_alpha = mixture_weights(
+            _, mixture[k] = mixture_weights(
                 matched, y, self.ref_in, self.depth, alphas=alphas, n_iter=cfg.n_iter, n_iter_map=cfg.n_iter_map,
                 chunk=cfg.chunk, prior=self.priors[k], gene_weights=self.gene_weights,
             )  # fmt: skip
-            for a, W in per_alpha.items():
-                mixture[(a, k)] = W
         return SpotWeights(mixture, knn, votes.reshape(n, T).argmax(1))
 
     def chunks(self) -> list[np.ndarray]:
@@ -213,13 +210,13 @@ def components(
     model = fit_model(sp_in, ref_in, codes, n_types, cfg, settings, rng=rng, seed=seed, gene_weights=gene_weights)
     out = sp.csr_matrix(ref_out, dtype=np.float32)
     parts = [model.weights(spots) for spots in model.chunks()]
-
-    def dense(ws: list[sp.csr_matrix]) -> np.ndarray:
-        return np.vstack([np.asarray((w @ out).toarray(), np.float64) for w in ws])
-
-    mixture = {key: dense([p.mixture[key] for p in parts]) for key in parts[0].mixture}
-    knn = dense([p.knn for p in parts])
-    return Components(mixture, knn, np.concatenate([p.knn_type for p in parts]), model.space.n_pv)
+    mixture: dict[tuple[float, int], list[np.ndarray]] = {}
+    for p in parts:  # the groups' output profiles pooled once for all alphas
+        for k, mix in p.mixture.items():
+            for a, share in mix.shares(out, cfg.chunk).items():
+                mixture.setdefault((a, k), []).append(share)
+    knn = np.vstack([np.asarray((p.knn @ out).toarray(), np.float64) for p in parts])
+    return Components({key: np.vstack(v) for key, v in mixture.items()}, knn, np.concatenate([p.knn_type for p in parts]), model.space.n_pv)
 
 
 @dataclass
