@@ -22,6 +22,10 @@ def test_top_k_equals_a_full_sort_with_ties_broken_by_column():
     np.testing.assert_array_equal(vals, np.take_along_axis(sim, order, 1))
     full, _ = top_k(sim, 30)
     np.testing.assert_array_equal(np.sort(full, 1), np.tile(np.arange(30), (40, 1)))
+    smooth = rng.standard_normal((40, 30)).astype(np.float32)  # no ties: the fast path
+    cols, vals = top_k(smooth, 7)
+    np.testing.assert_array_equal(cols, np.argsort(-smooth, axis=1, kind="stable")[:, :7])
+    np.testing.assert_array_equal(vals, -np.sort(-smooth, axis=1)[:, :7])
 
 
 @pytest.fixture(scope="module")

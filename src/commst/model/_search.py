@@ -44,10 +44,15 @@ def top_k(sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k == m:
         order = np.argsort(-sim, axis=1, kind="stable")
         return order, np.take_along_axis(sim, order, 1)
-    neg = -sim
-    tau = np.partition(neg, k - 1, axis=1)[:, k - 1 : k]
-    rows, cols = np.nonzero(neg <= tau)
-    vals = neg[rows, cols]
+    tau = np.partition(sim, m - k, axis=1)[:, m - k : m - k + 1]  # each row's k-th largest
+    keep = sim >= tau
+    if (np.count_nonzero(keep, axis=1) == k).all():  # no ties at the threshold (the usual case)
+        cols = np.nonzero(keep)[1].reshape(n, k)  # ascending within a row
+        vals = np.take_along_axis(sim, cols, 1)
+        order = np.argsort(-vals, axis=1, kind="stable")  # ties: the lower column first
+        return np.take_along_axis(cols, order, 1), np.take_along_axis(vals, order, 1)
+    rows, cols = np.nonzero(keep)
+    vals = -sim[rows, cols]
     order = np.lexsort((cols, vals, rows))
     rows, cols, vals = rows[order], cols[order], vals[order]
     start = np.searchsorted(rows, np.arange(n))
