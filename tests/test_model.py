@@ -17,7 +17,7 @@ from commst.model import CommSTConfig, impute_commst
 from commst.model._mixture import MatchedCells, em_weights, mixture_weights
 from commst.model._predictive import Dispersion, expected_lognorm, nb_interval
 from commst.model._search import NeighbourIndex
-from commst.model._select import choose
+from commst.model._select import choose, select_on_masked_genes
 from commst.model._space import MatchingSpace
 from commst.pp import prepare
 from commst.priors import load_alias_map, load_lr_resource, lr_genes
@@ -122,6 +122,21 @@ def test_matched_single_cells_resolve_within_type_states_a_type_average_cannot()
     assert np.ptp(share_p) < 0.2 * np.ptp(share_m)  # the type average hardly varies
 
 
+def test_pooled_shares_equal_the_cell_weights_product_for_every_alpha():
+    """Pooling the groups' output counts once and weighting per alpha equals each alpha's spots x cells product."""
+    ref_in, ref_t, codes, sp_in, _ = _matched_case()
+    space = _space(sp_in, ref_in)
+    depth = np.asarray(ref_in.sum(1)).ravel()
+    kw = {"alphas": [0.0, 30.0], "n_iter": 30, "n_iter_map": 10, "chunk": 16, "prior": np.array([0.2, 0.8])}
+    ref32 = sp.csr_matrix(ref_in, dtype=np.float32)
+    _, w = mixture_weights(_matched(space, codes, 20), sp_in.toarray(), ref32, depth, **kw)
+    out = sp.csr_matrix(sp.hstack([ref_in[:, :3], ref_t]), dtype=np.float32)
+    shares = w.shares(out, chunk=7)  # chunks that do not divide the 60 spots
+    for a in kw["alphas"]:
+        np.testing.assert_allclose(shares[a], (w.cells(a) @ out).toarray(), rtol=1e-5)
+    assert np.abs(shares[30.0] - shares[0.0]).max() > 1e-3 * np.abs(shares[0.0]).max()  # the alphas differ
+
+
 def test_max_type_share_keeps_groups_below_the_whole_type():
     ref_in, ref_t, codes, sp_in, _ = _matched_case()
     space = _space(sp_in, ref_in)
@@ -188,6 +203,24 @@ def test_selection_keeps_the_default_unless_beaten_by_the_margin():
     assert choose(_table(scores), "counts", cfg) == planted
     assert choose(_table(scores), "counts", cfg.replace(select=False)) == cfg.default
     assert choose(_table(scores), "counts", cfg, lambda s: s[1] == 0.0) == (0.0, 0.0, 40)
+
+
+def test_quality_baseline_is_scored_on_a_spot_subsample_aligned_with_the_truth():
+    ref_in, ref_t, codes, sp_in, _ = _matched_case()
+    cfg = CommSTConfig(mask_rounds=2, max_baseline_spots=25, select=False)
+    seen = []
+
+    def truth(spots, visible, masked):  # a "peer" that returns the spots' measured masked counts
+        seen.append(spots.size)
+        return sp_in[spots][:, masked].toarray()
+
+    library = np.asarray(sp_in.sum(1)).ravel()
+    sel = select_on_masked_genes(sp_in, ref_in, ref_t, codes, 2, library, cfg, seed=0, target_sum=1e4, baseline=truth)
+    assert seen == [25, 25]
+    q = sel.quality.dropna(subset=["baseline_pcc_counts"])
+    assert len(q) > 0
+    np.testing.assert_allclose(q["baseline_pcc_counts"], 1.0, rtol=1e-9)  # its spots are the truth's spots
+    assert (sel.quality["pcc_counts"] < 0.999).any()  # the model's column is its own, on all 60 spots
 
 
 def test_config_rejects_a_default_off_the_grid_and_unknown_keys():

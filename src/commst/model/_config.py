@@ -59,6 +59,9 @@ class CommSTConfig:
         the cosine similarity below which a principal vector is dropped.
     mask_frac, mask_rounds, max_select_spots
         The selection's masked rounds: share of input genes hidden per round, rounds, spots.
+    max_baseline_spots
+        The quality table's baseline (``knn`` on the same masked genes) is scored on at most
+        this many of the rounds' spots (a random subset; its PCC per gene needs no more).
     interval
         Central probability of ``layers['lo']`` / ``layers['hi']``.
     guard_p
@@ -93,6 +96,7 @@ class CommSTConfig:
     mask_frac: float = 0.2
     mask_rounds: int = 3
     max_select_spots: int = 5000
+    max_baseline_spots: int = 2000
     interval: float = 0.9
     guard_p: float = 0.9
     chunk: int = 512

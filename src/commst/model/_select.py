@@ -6,7 +6,7 @@ median per-gene PCC against what the spots measured decides, per scale, which se
 uses (the default unless another beats it by more than ``select_delta``). The same rounds fit
 the predictive dispersion, each target's reliability (agreement of its predictions across the
 rounds) and the quality table (per held-out input gene PCC of the chosen setting, and of a
-baseline on the same genes).
+baseline on the same genes, scored on at most ``max_baseline_spots`` of the spots).
 """
 
 from __future__ import annotations
@@ -216,7 +216,8 @@ def components(
             for a, share in mix.shares(out, cfg.chunk).items():
                 mixture.setdefault((a, k), []).append(share)
     knn = np.vstack([np.asarray((p.knn @ out).toarray(), np.float64) for p in parts])
-    return Components({key: np.vstack(v) for key, v in mixture.items()}, knn, np.concatenate([p.knn_type for p in parts]), model.space.n_pv)
+    knn_type = np.concatenate([p.knn_type for p in parts])
+    return Components({key: np.vstack(v) for key, v in mixture.items()}, knn, knn_type, model.space.n_pv)
 
 
 @dataclass
@@ -297,7 +298,8 @@ def select_on_masked_genes(
     gene_weights
         ``visible input-gene indices -> likelihood weights`` (``None``: unweighted).
     baseline
-        Peer whose held-out PCC the quality table reports next to the model's.
+        Peer whose held-out PCC the quality table reports next to the model's (on at most
+        ``max_baseline_spots`` of the rounds' spots).
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -306,6 +308,9 @@ def select_on_masked_genes(
     if spots.size > cfg.max_select_spots:
         spots = np.sort(rng.choice(spots.size, cfg.max_select_spots, replace=False))
     lib = library[spots]
+    base = np.arange(spots.size)  # the baseline's spots (positions among ``spots``)
+    if base.size > cfg.max_baseline_spots:
+        base = np.sort(np.random.default_rng(seed + 1).choice(base.size, cfg.max_baseline_spots, replace=False))
     grid = cfg.grid() if cfg.select else sorted({cfg.default, (cfg.alphas[0], 0.0, cfg.k_withins[0])})
     rows, rounds, quality = [], [], []
     for r in range(cfg.mask_rounds):
@@ -349,9 +354,9 @@ def select_on_masked_genes(
             }
         )
         if baseline is not None:
-            b = np.asarray(baseline(spots, visible, masked), np.float64)
-            q["baseline_pcc_counts"] = pcc(y, b)
-            q["baseline_pcc_lognorm"] = pcc(t_log, lognorm(b, lib, target_sum=target_sum))
+            b = np.asarray(baseline(spots[base], visible, masked), np.float64)
+            q["baseline_pcc_counts"] = pcc(y[base], b)
+            q["baseline_pcc_lognorm"] = pcc(t_log[base], lognorm(b, lib[base], target_sum=target_sum))
         quality.append(q)
     dispersion = Dispersion.fit(np.hstack(y_all), np.hstack(mu_all), seed=seed)
     n_t = ref_t.shape[1]
