@@ -20,8 +20,10 @@ Nothing here is reported as a proportion: the weights are internal (the spot's l
 its nearest single cells, :mod:`commst.model._model`).
 
 A prediction is a spots × cells weight matrix (each matched cell weighted by its group's weight
-over the group's depth), so the predicted genes never need per-group profiles: only the input
-genes' profiles (``chunk × types × input genes``, float32) exist, chunk by chunk.
+over the group's depth), so predicting all spots never needs per-group profiles of the output
+genes: only the input genes' profiles (``chunk × types × input genes``, float32) exist, chunk by
+chunk. Where many alphas are scored on the same genes (the masked rounds),
+:meth:`MixtureWeights.shares` pools the output genes per group once per chunk instead.
 """
 
 from __future__ import annotations
