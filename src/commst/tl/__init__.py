@@ -21,6 +21,8 @@ from .methods import BASELINES, METHODS, REGISTRY, MethodMeta, get_meta, get_met
 _LAZY = {
     "ImputationResult": "commst.tl._types",
     "build_imputed": "commst.tl._output",
+    "compare_methods": "commst.tl._compare",
+    "per_gene_agreement": "commst.tl._compare",
     "impute": "commst.tl._impute",
     "DEFAULT_METHOD": "commst.tl._impute",
     "impute_knn": "commst.tl.methods.knn",
@@ -46,11 +48,13 @@ __all__ = [
     "MethodMeta",
     "UNCERTAINTY_UNIT",
     "build_imputed",
+    "compare_methods",
     "fill_missing",
     "get_meta",
     "get_method",
     "impute",
     "impute_knn",
     "log_scale_sd",
+    "per_gene_agreement",
     "shared_embedding",
 ]
