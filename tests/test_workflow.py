@@ -151,8 +151,16 @@ def test_both_methods_kept_and_compared(workflow_run):
     page = (tree / "report/method_comparison.html").read_text()
     shown = pd.read_html(io.StringIO(page))[0]
     assert list(shown["method"]) == ["commst", "knn"]
-    for column in ("heldout_pcc_counts", "label_agreement", "top_pairs_shared", "n_significant", "lr_gene_corr_lognorm"):
-        np.testing.assert_allclose(pd.to_numeric(shown[column], errors="coerce"), table[column].astype(float), rtol=2e-3, atol=1e-3)
+    for column in (
+        "heldout_pcc_counts",
+        "label_agreement",
+        "top_pairs_shared",
+        "n_significant",
+        "lr_gene_corr_lognorm",
+    ):
+        np.testing.assert_allclose(
+            pd.to_numeric(shown[column], errors="coerce"), table[column].astype(float), rtol=2e-3, atol=1e-3
+        )
     knn = table.set_index("method").loc["knn"]
     assert 0 <= knn["label_agreement"] < 1 and 0 <= knn["top_pairs_shared"] <= 20
     assert -1 <= knn["lr_gene_corr_lognorm"] <= 1 and knn["lr_genes_compared"] > 50

@@ -52,7 +52,8 @@ rule ccc_spatial:
         ),
         local_scores="results/{sample}/{method}/ccc/local_scores.h5ad",
         celltype=expand(
-            "results/{{sample}}/{{method}}/ccc/{celltype}.tsv", celltype=get_celltype_methods()
+            "results/{{sample}}/{{method}}/ccc/{celltype}.tsv",
+            celltype=get_celltype_methods(),
         ),
         warnings="results/{sample}/{method}/ccc/warnings.tsv",
     log:

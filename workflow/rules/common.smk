@@ -258,7 +258,9 @@ def method_env(name):
 
 def impute_methods():
     """The methods run on every sample: `impute: method:` (the primary, first), then `impute: compare:`."""
-    return list(dict.fromkeys([config["impute"]["method"], *config["impute"]["compare"]]))
+    return list(
+        dict.fromkeys([config["impute"]["method"], *config["impute"]["compare"]])
+    )
 
 
 def config_section(dotted):
@@ -288,24 +290,37 @@ def get_final_output():
     celltype = get_celltype_methods()
     for sample in samples.index:
         outputs += [f"results/{sample}/ccc/reference_{name}.tsv" for name in celltype]
-        outputs += [f"results/{sample}/report/dotplot_reference_{name}.png" for name in celltype]
+        outputs += [
+            f"results/{sample}/report/dotplot_reference_{name}.png" for name in celltype
+        ]
         for method in impute_methods():
             outputs += [f"results/{sample}/{method}/{name}" for name in METHOD_OUTPUTS]
-            outputs += [f"results/{sample}/{method}/report/dotplot_spots_{name}.png" for name in celltype]
+            outputs += [
+                f"results/{sample}/{method}/report/dotplot_spots_{name}.png"
+                for name in celltype
+            ]
         if len(impute_methods()) > 1:
             outputs += get_comparison_outputs(sample)
     return outputs
 
 
 def get_comparison_outputs(sample):
-    return [f"results/{sample}/report/method_comparison.{ext}" for ext in ("png", "html")]
+    return [
+        f"results/{sample}/report/method_comparison.{ext}" for ext in ("png", "html")
+    ]
 
 
 def get_comparison_inputs(wildcards):
     """Each method's imputed spots, quality check and spatial LR pairs (primary first)."""
     return {
-        kind: [f"results/{wildcards.sample}/{method}/{name}" for method in impute_methods()]
-        for kind, name in (("imputed", "imputed.h5ad"), ("quality", "quality.tsv"), ("bivariate", "ccc/bivariate.tsv"))
+        kind: [
+            f"results/{wildcards.sample}/{method}/{name}" for method in impute_methods()
+        ]
+        for kind, name in (
+            ("imputed", "imputed.h5ad"),
+            ("quality", "quality.tsv"),
+            ("bivariate", "ccc/bivariate.tsv"),
+        )
     }
 
 

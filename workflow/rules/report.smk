@@ -15,14 +15,22 @@ rule report_figures:
             "results/{sample}/{method}/report/spatial_lr_genes.png",
             caption="../report/spatial_lr_genes.rst",
             category="Imputed LR genes",
-            labels={"sample": "{sample}", "method": "{method}", "figure": "spatial maps"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "spatial maps",
+            },
         ),
         interactions=report(
             "results/{sample}/{method}/report/top_interactions.png",
             caption="../report/top_interactions.rst",
             category="Communication",
             subcategory="spatial LR pairs",
-            labels={"sample": "{sample}", "method": "{method}", "figure": "top interactions"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "top interactions",
+            },
         ),
         warnings=report(
             "results/{sample}/{method}/report/warnings.tsv",
@@ -61,21 +69,33 @@ rule report_communication:
             caption="../report/interaction_maps.rst",
             category="Communication",
             subcategory="spatial LR pairs",
-            labels={"sample": "{sample}", "method": "{method}", "figure": "interaction maps"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "interaction maps",
+            },
         ),
         measured=report(
             "results/{sample}/{method}/report/imputed_vs_measured.png",
             caption="../report/imputed_vs_measured.rst",
             category="Communication",
             subcategory="imputed vs measured",
-            labels={"sample": "{sample}", "method": "{method}", "figure": "imputed vs measured"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "imputed vs measured",
+            },
         ),
         moran=report(
             "results/{sample}/{method}/report/moran_inflation.png",
             caption="../report/moran_inflation.rst",
             category="Communication",
             subcategory="imputed vs measured",
-            labels={"sample": "{sample}", "method": "{method}", "figure": "Moran's I inflation"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "Moran's I inflation",
+            },
         ),
     log:
         "logs/{sample}/{method}/report_communication.log",
@@ -104,7 +124,11 @@ rule report_celltype_dotplot:
             caption="../report/celltype_dotplot.rst",
             category="Communication",
             subcategory="label level",
-            labels={"sample": "{sample}", "method": "{method}", "figure": "spots {celltype}"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "spots {celltype}",
+            },
         ),
     log:
         "logs/{sample}/{method}/report_dotplot_spots_{celltype}.log",
@@ -136,7 +160,11 @@ use rule report_celltype_dotplot as report_reference_dotplot with:
             caption="../report/celltype_dotplot.rst",
             category="Communication",
             subcategory="label level",
-            labels={"sample": "{sample}", "method": "reference", "figure": "reference {celltype}"},
+            labels={
+                "sample": "{sample}",
+                "method": "reference",
+                "figure": "reference {celltype}",
+            },
         ),
     log:
         "logs/{sample}/report_dotplot_reference_{celltype}.log",

@@ -9,6 +9,7 @@ as an HTML page for the report.
 
 from __future__ import annotations
 
+from .._utils import spatial_axes
 from ._communication import (
     MAX_INCHES,
     celltype_dotplot,
@@ -17,7 +18,6 @@ from ._communication import (
     moran_inflation,
     top_interactions,
 )
-from .._utils import spatial_axes
 from ._comparison import method_comparison
 from ._spatial import spatial_lr_genes, spot_map, top_lr_genes
 from ._tables import html_table

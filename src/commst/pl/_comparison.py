@@ -14,13 +14,22 @@ def _heldout_panel(ax, table: pd.DataFrame) -> None:
     bars = [(row.method, row.heldout_pcc_counts, row.heldout_pcc_lognorm) for row in table.itertuples()]
     primary = table[table["primary"]].iloc[0]
     if np.isfinite(primary["knn_pcc_counts"]) or np.isfinite(primary["knn_pcc_lognorm"]):
-        bars.append((f"knn on {primary['method']}'s\nheld-out genes", primary["knn_pcc_counts"], primary["knn_pcc_lognorm"]))
+        bars.append(
+            (f"knn on {primary['method']}'s\nheld-out genes", primary["knn_pcc_counts"], primary["knn_pcc_lognorm"])
+        )
     x = np.arange(len(bars))
     for offset, scale, index in ((-0.2, "counts", 1), (0.2, "log-normalised", 2)):
         values = np.array([b[index] for b in bars], dtype=float)
         ax.bar(x + offset, np.nan_to_num(values), width=0.4, label=scale)
         for xi, value in zip(x, values):
-            ax.text(xi + offset, max(np.nan_to_num(value), 0), "–" if np.isnan(value) else f"{value:.2f}", ha="center", va="bottom", fontsize=7)
+            ax.text(
+                xi + offset,
+                max(np.nan_to_num(value), 0),
+                "–" if np.isnan(value) else f"{value:.2f}",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
     ax.set_xticks(x, [b[0] for b in bars], fontsize=8)
     ax.axhline(0, color="black", lw=0.5)
     ax.set_ylabel("median PCC, held-out measured genes")
@@ -33,7 +42,9 @@ def _agreement_panel(ax, table: pd.DataFrame) -> None:
     primary = table[table["primary"]].iloc[0]["method"]
     measures = {
         "same matched label\n(share of spots)": others["label_agreement"].to_numpy(float),
-        "top pairs shared\n(share of top)": (others["top_pairs_shared"] / others["n_top_pairs"].clip(lower=1)).to_numpy(float),
+        "top pairs shared\n(share of top)": (others["top_pairs_shared"] / others["n_top_pairs"].clip(lower=1)).to_numpy(
+            float
+        ),
         "LR gene correlation\n(median, log-norm.)": others["lr_gene_corr_lognorm"].to_numpy(float),
         "LR gene correlation\n(median, counts)": others["lr_gene_corr_counts"].to_numpy(float),
     }
@@ -56,7 +67,13 @@ def _per_gene_panel(ax, per_gene: Mapping[str, pd.Series], primary: str) -> None
     bins = np.linspace(-1, 1, 41)
     for method, values in per_gene.items():
         values = pd.to_numeric(values, errors="coerce").dropna()
-        ax.hist(values, bins=bins, histtype="step", lw=1.5, label=f"{method} ({len(values)} genes, median {values.median():.2f})")
+        ax.hist(
+            values,
+            bins=bins,
+            histtype="step",
+            lw=1.5,
+            label=f"{method} ({len(values)} genes, median {values.median():.2f})",
+        )
     ax.set_xlabel(f"per-gene Pearson r with {primary} across spots (log-normalised)")
     ax.set_ylabel("LR genes")
     ax.set_title("Per-gene agreement of the imputed values", fontsize=9)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import anndata as ad
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import squidpy as sq
@@ -65,7 +64,9 @@ def spot_map(
     genes = [c for c in color if c not in adata.obs and c in adata.var_names]
     columns = [c for c in color if c in adata.obs]
     lean = ad.AnnData(
-        X=np.asarray(adata[:, genes].X.toarray() if hasattr(adata.X, "toarray") else adata[:, genes].X, dtype=np.float32),
+        X=np.asarray(
+            adata[:, genes].X.toarray() if hasattr(adata.X, "toarray") else adata[:, genes].X, dtype=np.float32
+        ),
         obs=adata.obs[columns].copy(),
         var=pd.DataFrame(index=pd.Index(genes)),
     )

@@ -109,7 +109,10 @@ def compare_methods(
         spots = adata.obs_names.intersection(ref.obs_names, sort=False)
         if label in adata.obs and label in ref.obs and len(spots):
             agree = float(
-                np.mean(adata.obs.loc[spots, label].astype(str).to_numpy() == ref.obs.loc[spots, label].astype(str).to_numpy())
+                np.mean(
+                    adata.obs.loc[spots, label].astype(str).to_numpy()
+                    == ref.obs.loc[spots, label].astype(str).to_numpy()
+                )
             )
         else:
             agree = np.nan
