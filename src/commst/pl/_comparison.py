@@ -54,7 +54,8 @@ def _agreement_panel(ax, table: pd.DataFrame) -> None:
         values = np.array([v[i] for v in measures.values()])
         ax.barh(y + i * height, np.nan_to_num(values), height=height, label=method)
         for yi, value in zip(y, values):
-            ax.text(max(np.nan_to_num(value), 0) + 0.01, yi + i * height, f"{value:.2f}", va="center", fontsize=7)
+            label = "–" if np.isnan(value) else f"{value:.2f}"
+            ax.text(max(np.nan_to_num(value), 0) + 0.01, yi + i * height, label, va="center", fontsize=7)
     ax.set_yticks(y + height * (len(others) - 1) / 2, list(measures), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(min(0.0, float(np.nanmin([np.nanmin(v) for v in measures.values()] + [0.0]))), 1.1)
@@ -86,8 +87,8 @@ def method_comparison(table: pd.DataFrame, per_gene: Mapping[str, pd.Series] | N
     Left: median held-out PCC of each method's built-in check, counts and log-normalised, and of
     knn on the primary's held-out genes. Middle: each other method's agreement with the primary
     (matched labels, top spatial LR pairs, LR gene correlation). Right, when ``per_gene`` (method
-    → per-gene correlation with the primary, :func:`commst.tl.compare_methods`' helper
-    ``per_gene_agreement``) is given: their distribution.
+    → per-gene correlation with the primary, :func:`commst.tl.per_gene_agreement`) is given: their
+    distribution.
     """
     primary = str(table.loc[table["primary"], "method"].iloc[0])
     n = 3 if per_gene else 2
