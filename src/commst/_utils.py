@@ -100,6 +100,12 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, close: bool = True, *
         plt.close(fig)
 
 
+def write_text(text: str, path: str | os.PathLike[str]) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``obj`` as indented JSON atomically."""
     with atomic_path(path) as tmp:
