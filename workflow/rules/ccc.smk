@@ -10,13 +10,7 @@ rule ccc_measured:
         lr=get_lr_resource,
     output:
         bivariate="results/{sample}/ccc/bivariate_measured.tsv",
-        moran=report(
-            "results/{sample}/ccc/moran.tsv",
-            caption="../report/moran_table.rst",
-            category="Communication",
-            subcategory="imputed vs measured",
-            labels={"sample": "{sample}", "table": "Moran's I"},
-        ),
+        moran="results/{sample}/ccc/moran.tsv",  # in the report as moran.html (report_run)
         warnings="results/{sample}/ccc/measured_warnings.tsv",
     log:
         "logs/{sample}/ccc_measured.log",
@@ -41,13 +35,7 @@ rule ccc_spatial:
         measured="results/{sample}/ccc/bivariate_measured.tsv",
         lr=get_lr_resource,
     output:
-        bivariate=report(
-            "results/{sample}/ccc/bivariate.tsv",
-            caption="../report/bivariate_table.rst",
-            category="Communication",
-            subcategory="spatial LR pairs",
-            labels={"sample": "{sample}", "table": "bivariate"},
-        ),
+        bivariate="results/{sample}/ccc/bivariate.tsv",  # in the report as bivariate.html (report_run)
         local_scores="results/{sample}/ccc/local_scores.h5ad",
         celltype=expand(
             "results/{{sample}}/ccc/{method}.tsv", method=get_celltype_methods()

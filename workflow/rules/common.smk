@@ -277,6 +277,7 @@ def get_final_output():
             f"results/{sample}/report/interaction_maps.png",
             f"results/{sample}/report/imputed_vs_measured.png",
             f"results/{sample}/report/moran_inflation.png",
+            f"results/{sample}/report/overview.html",
         ]
         outputs += [
             f"results/{sample}/report/dotplot_{side}_{method}.png"

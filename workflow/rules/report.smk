@@ -15,6 +15,7 @@ rule report_figures:
             "results/{sample}/report/spatial_lr_genes.png",
             caption="../report/spatial_lr_genes.rst",
             category="Imputed LR genes",
+            subcategory="top LR genes",
             labels={"sample": "{sample}", "figure": "spatial maps"},
         ),
         interactions=report(
@@ -24,12 +25,8 @@ rule report_figures:
             subcategory="spatial LR pairs",
             labels={"sample": "{sample}", "figure": "top interactions"},
         ),
-        warnings=report(
-            "results/{sample}/report/warnings.tsv",
-            caption="../report/warnings.rst",
-            category="Warnings",
-            labels={"sample": "{sample}", "table": "warnings"},
-        ),
+        # shown in the report as warnings.html (rule report_run)
+        warnings="results/{sample}/report/warnings.tsv",
     log:
         "logs/{sample}/report_figures.log",
     benchmark:

@@ -21,7 +21,7 @@ from .._constants import Keys
 
 logger = logging.getLogger("commst")
 
-#: What each scale of the selection means to a reader.
+#: What each scale of the selection and of the quality table (column suffix) means to a reader.
 SCALE_NAMES = {"counts": "counts", "lognorm": "depth-free"}
 
 SETTING = ["alpha", "beta", "k_within"]
