@@ -56,9 +56,7 @@ def main(snakemake):
     save(pl.heldout_quality(quality, method=method), out.quality_figure)
 
     reasons = selection_reasons(imputed) or [f"{method} has no model selection"]
-    write_text(
-        pl.html_table(selection_table(imputed), f"Model selection: {sample}", " ".join(reasons)), out.selection
-    )
+    write_text(pl.html_table(selection_table(imputed), f"Model selection: {sample}", " ".join(reasons)), out.selection)
 
     manifest = json.loads(open(inp.manifest).read())
     n_pairs = len(pd.read_csv(inp.lr, sep="\t"))

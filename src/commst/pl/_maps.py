@@ -101,9 +101,7 @@ def imputed_vs_observed(imputed: ad.AnnData, genes: Sequence[str] | None = None,
         return_ax=False,
     )
     fig = plt.gcf()
-    fig.suptitle(
-        "Measured LR genes: observed (log-normalised) beside the imputation, which never read them (held out)"
-    )
+    fig.suptitle("Measured LR genes: observed (log-normalised) beside the imputation, which never read them (held out)")
     return fig
 
 

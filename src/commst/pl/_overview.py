@@ -106,9 +106,13 @@ def _size(artefact: Mapping[str, Any], n_pairs: int | None) -> str:
     if kind == "lr":
         return f"{n_pairs} pairs" if n_pairs is not None else ""
     if kind == "ppi":
-        return f"{artefact.get('n_edges')} edges, {artefact.get('n_genes')} genes (score >= {artefact.get('min_score')})"
+        return (
+            f"{artefact.get('n_edges')} edges, {artefact.get('n_genes')} genes (score >= {artefact.get('min_score')})"
+        )
     if kind == "ligand_target":
-        return f"{artefact.get('n_ligands')} ligands × {artefact.get('n_targets')} targets, {artefact.get('nnz')} non-zero"
+        return (
+            f"{artefact.get('n_ligands')} ligands × {artefact.get('n_targets')} targets, {artefact.get('nnz')} non-zero"
+        )
     return ""
 
 

@@ -73,10 +73,7 @@ def quality_verdict(data: ad.AnnData | pd.DataFrame, *, method: str = "commst", 
     by = summary.set_index("scale")
     scales = list(QUALITY_SCALES.values())
     ours = " / ".join(f"{by.loc[s, 'method']:.2f} ({s})" for s in scales)
-    text = (
-        f"{method} recovers held-out measured genes with median PCC {ours} "
-        f"over {int(by['n_genes'].max())} genes"
-    )
+    text = f"{method} recovers held-out measured genes with median PCC {ours} over {int(by['n_genes'].max())} genes"
     if by["baseline"].isna().all():
         return text + f" ({baseline} was not scored on the same genes)."
     peer = " / ".join(f"{by.loc[s, 'baseline']:.2f}" for s in scales)
@@ -93,9 +90,7 @@ def quality_verdict(data: ad.AnnData | pd.DataFrame, *, method: str = "commst", 
     return f"{text}; {baseline} on the same genes {peer}: {judged}."
 
 
-def heldout_quality(
-    data: ad.AnnData | pd.DataFrame, *, method: str = "commst", baseline: str = "knn"
-) -> Figure:
+def heldout_quality(data: ad.AnnData | pd.DataFrame, *, method: str = "commst", baseline: str = "knn") -> Figure:
     """Per held-out gene PCC of the method against the baseline on the same genes, both scales.
 
     One panel per scale: a point per gene (mean over the rounds that hid it), the diagonal
@@ -136,4 +131,11 @@ def _wrap(text: str, width: int = 120) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
-__all__ = ["QUALITY_SCALES", "heldout_quality", "per_gene_quality", "quality_frame", "quality_summary", "quality_verdict"]
+__all__ = [
+    "QUALITY_SCALES",
+    "heldout_quality",
+    "per_gene_quality",
+    "quality_frame",
+    "quality_summary",
+    "quality_verdict",
+]

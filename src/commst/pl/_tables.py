@@ -12,7 +12,8 @@ import pandas as pd
 MAX_ROWS = 200
 
 _STYLE = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px; margin: 16px; color: #222; }
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; font-size: 13px; margin: 16px;
+       color: #222; }
 h3 { margin: 0 0 6px 0; font-size: 15px; }
 p.caption { margin: 0 0 10px 0; max-width: 70em; color: #444; }
 p.note { margin: 8px 0 0 0; color: #666; font-style: italic; }
@@ -85,7 +86,7 @@ def html_table(
         "<!DOCTYPE html>\n"
         f'<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_STYLE}</style></head>\n"
-        f"<body><h3>{html.escape(title)}</h3>\n<p class=\"caption\">{html.escape(caption)}</p>\n"
+        f'<body><h3>{html.escape(title)}</h3>\n<p class="caption">{html.escape(caption)}</p>\n'
         f"{body}\n{note}</body></html>\n"
     )
 

@@ -173,7 +173,9 @@ def write_into(spatial: ad.AnnData, imputed: ad.AnnData, *, key_added: str = DEF
     rows = spatial.obs_names.get_indexer(imputed.obs_names)
     if (rows < 0).any():
         missing = list(imputed.obs_names[rows < 0][:3])
-        raise ValueError(f"imputed has spots that spatial does not have (e.g. {missing}); pass the spots it was made from")
+        raise ValueError(
+            f"imputed has spots that spatial does not have (e.g. {missing}); pass the spots it was made from"
+        )
 
     def spread(values: np.ndarray, fill: float) -> np.ndarray:
         dense = values.toarray() if sp.issparse(values) else np.asarray(values)
