@@ -6,6 +6,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (the workflow
 
 
 import json
+import logging
 from functools import partial
 
 import anndata as ad
@@ -54,8 +55,11 @@ def main(snakemake):
     summary = pl.quality_summary(quality).rename(columns={"method": method, "baseline": "knn"})
     write_text(pl.html_table(summary, f"Held-out measured genes: {sample}", verdict), out.quality)
     save(pl.heldout_quality(quality, method=method), out.quality_figure)
+    log = logging.getLogger("commst")
+    log.info("%s", verdict)
 
     reasons = selection_reasons(imputed) or [f"{method} has no model selection"]
+    log.info("model selection: %s", " ".join(reasons))
     write_text(pl.html_table(selection_table(imputed), f"Model selection: {sample}", " ".join(reasons)), out.selection)
 
     manifest = json.loads(open(inp.manifest).read())
@@ -74,6 +78,7 @@ def main(snakemake):
 
     save(pl.imputed_vs_observed(imputed, n=params.n_maps), out.observed)
     save(pl.uncertainty_maps(imputed, pl.top_lr_genes(bivariate, imputed, params.n_maps)), out.uncertainty)
+    log.info("overview: %s", "; ".join(f"{q}: {v}" for q, v in overview.itertuples(index=False)))
 
 
 run_logged(snakemake.log[0], main, snakemake)  # noqa: F821

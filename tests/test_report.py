@@ -197,6 +197,7 @@ def test_heldout_quality_figure_marks_the_medians(imputed):
 
 def test_measured_lr_genes_are_compared_with_the_imputation_that_never_read_them(imputed):
     table = pl.measured_lr_genes(imputed)
+    assert not set(table.index) & set(pl.per_gene_quality(imputed).index)  # LR targets are never input genes
     assert len(table) == int(imputed.var["measured_in_spatial"].sum()) and table["detected"].is_monotonic_decreasing
     gene = table.index[0]
     observed = np.asarray(imputed[:, gene].layers["observed"]).ravel()

@@ -10,12 +10,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import squidpy as sq
 from matplotlib.figure import Figure
 
 from .._constants import Keys
 from ..benchmark.metrics import pcc
-from ._spatial import spot_panels, spot_size
+from ._spatial import spot_maps, spot_panels
 
 
 def _dense(values: np.ndarray | sp.spmatrix) -> np.ndarray:
@@ -88,19 +87,7 @@ def imputed_vs_observed(imputed: ad.AnnData, genes: Sequence[str] | None = None,
         panels[f"{gene} imputed"] = values[:, i]
         r = table["pcc"].get(gene, np.nan)
         titles += [f"{gene}: observed", f"{gene}: imputed (PCC {r:.2f})"]
-    adata = spot_panels(imputed, panels)
-    sq.pl.spatial_scatter(
-        adata,
-        color=list(panels),
-        shape=None,
-        size=spot_size(imputed.n_obs),
-        ncols=4,
-        cmap="viridis",
-        frameon=False,
-        title=titles,
-        return_ax=False,
-    )
-    fig = plt.gcf()
+    fig = spot_maps(spot_panels(imputed, panels), list(panels), ncols=4, title=titles)
     fig.suptitle("Measured LR genes: observed (log-normalised) beside the imputation, which never read them (held out)")
     return fig
 
@@ -140,18 +127,7 @@ def uncertainty_maps(imputed: ad.AnnData, genes: Sequence[str]) -> Figure:
         ax.axis("off")
         ax.text(0, 0.5, "This output has no uncertainty or guard layer.", fontsize=10)
         return fig
-    sq.pl.spatial_scatter(
-        spot_panels(imputed, panels),
-        color=list(panels),
-        shape=None,
-        size=spot_size(imputed.n_obs),
-        ncols=min(3, len(panels)),
-        cmap="magma",
-        frameon=False,
-        title=titles,
-        return_ax=False,
-    )
-    fig = plt.gcf()
+    fig = spot_maps(spot_panels(imputed, panels), list(panels), ncols=min(3, len(panels)), cmap="magma", title=titles)
     fig.suptitle("Uncertainty and guard of the imputed values")
     return fig
 

@@ -32,19 +32,27 @@ def spatial_lr_genes(
 ) -> Figure:
     """Spatial maps of imputed LR genes (log-normalised), beside the spots' matched cell-type label."""
     color = ([label_key] if label_key in imputed.obs else []) + list(genes)
-    sq.pl.spatial_scatter(
-        imputed,
-        color=color,
-        shape=None,
-        size=spot_size(imputed.n_obs),
-        ncols=min(4, len(color)),
-        cmap="viridis",
-        frameon=False,
-        return_ax=False,
-    )
-    fig = plt.gcf()
+    fig = spot_maps(imputed, color, ncols=min(4, len(color)))
     fig.suptitle("Imputed LR expression (log-normalised) and matched reference cell-type label")
     return fig
+
+
+def spot_maps(
+    adata: ad.AnnData, color: Sequence[str], *, ncols: int, cmap: str = "viridis", title: Sequence[str] | None = None
+) -> Figure:
+    """One squidpy spatial scatter per ``color`` key, drawn without an image (``shape=None``)."""
+    sq.pl.spatial_scatter(
+        adata,
+        color=list(color),
+        shape=None,
+        size=spot_size(adata.n_obs),
+        ncols=ncols,
+        cmap=cmap,
+        frameon=False,
+        title=None if title is None else list(title),
+        return_ax=False,
+    )
+    return plt.gcf()
 
 
 def spot_size(n_obs: int) -> float:
