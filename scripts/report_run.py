@@ -44,7 +44,7 @@ def main(snakemake):
     imputed = ad.read_h5ad(inp.imputed)
     reference = ad.read_h5ad(inp.reference, backed="r")
     quality = pd.read_csv(inp.quality, sep="\t")
-    warnings = pd.read_csv(inp.warnings, sep="\t")
+    warnings = pd.concat([pd.read_csv(path, sep="\t") for path in inp.warnings], ignore_index=True)
     wall_s = float(pd.read_csv(inp.benchmark, sep="\t")["s"].iloc[0])
     method = imputed.uns["commst"]["method"]
 

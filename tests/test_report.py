@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -223,7 +224,7 @@ def test_uncertainty_maps_show_the_guarded_share_and_each_gene(imputed):
 # --- key_added / copy -------------------------------------------------------------------------
 
 
-def test_copy_false_writes_the_copy_true_result_into_the_spatial_anndata(demo_pair):
+def test_copy_false_writes_the_copy_true_result_into_the_spatial_anndata(demo_pair, tmp_path):
     spatial = demo_pair[0][:200].copy()
     counts = spatial.X.toarray()
     counts[5] = 0  # QC removes this spot (no counts)
@@ -246,3 +247,8 @@ def test_copy_false_writes_the_copy_true_result_into_the_spatial_anndata(demo_pa
         labels.isna().sum() == 1
         and (labels.iloc[rows].astype(str).to_numpy() == imputed.obs["matched_cell_type"].astype(str).to_numpy()).all()
     )
+    # the user can save it: the written keys survive an h5ad round trip
+    spatial.write_h5ad(tmp_path / "spatial.h5ad")
+    back = ad.read_h5ad(tmp_path / "spatial.h5ad")
+    np.testing.assert_array_equal(back.obsm["lr"], spatial.obsm["lr"])
+    assert list(back.uns["lr"]["genes"]) == info["genes"] and back.uns["lr"]["commst"]["method"] == "knn"

@@ -287,6 +287,16 @@ def get_final_output():
     return outputs
 
 
+def get_warnings_tables(wildcards):
+    """Every step's warnings table of a sample (preprocess, ccc_measured, ccc_spatial, ccc_reference)."""
+    return [
+        f"results/{wildcards.sample}/prepared/warnings.tsv",
+        f"results/{wildcards.sample}/ccc/measured_warnings.tsv",
+        f"results/{wildcards.sample}/ccc/warnings.tsv",
+        f"results/{wildcards.sample}/ccc/reference_warnings.tsv",
+    ]
+
+
 def get_impute_inputs(wildcards):
     inputs = {
         "spatial": f"results/{wildcards.sample}/prepared/spatial.h5ad",

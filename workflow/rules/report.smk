@@ -4,12 +4,7 @@ rule report_figures:
         bivariate="results/{sample}/ccc/bivariate.tsv",
         spatial_celltype="results/{sample}/ccc/rank_aggregate.tsv",
         reference_celltype="results/{sample}/ccc/reference_rank_aggregate.tsv",
-        warnings=[
-            "results/{sample}/prepared/warnings.tsv",
-            "results/{sample}/ccc/measured_warnings.tsv",
-            "results/{sample}/ccc/warnings.tsv",
-            "results/{sample}/ccc/reference_warnings.tsv",
-        ],
+        warnings=get_warnings_tables,
     output:
         spatial=report(
             "results/{sample}/report/spatial_lr_genes.png",

@@ -9,7 +9,7 @@ rule report_run:
         quality="results/{sample}/quality.tsv",
         reference="results/{sample}/prepared/reference.h5ad",
         benchmark="benchmarks/{sample}/impute.tsv",
-        warnings="results/{sample}/report/warnings.tsv",
+        warnings=get_warnings_tables,
         bivariate="results/{sample}/ccc/bivariate.tsv",
         moran="results/{sample}/ccc/moran.tsv",
         manifest=lambda wc: f"results/priors/{get_species(wc)}/manifest.json",

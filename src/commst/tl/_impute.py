@@ -177,18 +177,20 @@ def write_into(spatial: ad.AnnData, imputed: ad.AnnData, *, key_added: str = DEF
             f"imputed has spots that spatial does not have (e.g. {missing}); pass the spots it was made from"
         )
 
-    def spread(values: np.ndarray, fill: float) -> np.ndarray:
+    def spread(values: np.ndarray) -> np.ndarray:
+        """``values`` on every spot of ``spatial``: NaN rows (0 for the integer guard) where not imputed."""
         dense = values.toarray() if sp.issparse(values) else np.asarray(values)
-        out = np.full((spatial.n_obs, imputed.n_vars), fill, dtype=np.float32 if fill != 0 else dense.dtype)
+        fill = np.nan if np.issubdtype(dense.dtype, np.floating) else 0
+        out = np.full((spatial.n_obs, imputed.n_vars), fill, dtype=dense.dtype)
         out[rows] = dense
         return out
 
     keys = {"X": key_added}
-    spatial.obsm[key_added] = spread(imputed.X, np.nan)
+    spatial.obsm[key_added] = spread(imputed.X)
     for layer in WRITTEN_LAYERS:
         if layer in imputed.layers:
             keys[layer] = f"{key_added}_{layer}"
-            spatial.obsm[keys[layer]] = spread(imputed.layers[layer], 0 if layer == Keys.layers.guarded else np.nan)
+            spatial.obsm[keys[layer]] = spread(imputed.layers[layer])
     label = Keys.obs.matched_cell_type
     if label in imputed.obs:
         keys[label] = f"{key_added}_{label}"
