@@ -14,7 +14,9 @@ import pandas as pd
 
 from commst import pl
 from commst._utils import run_logged, save_figure, write_text
-from commst.tl import selection_reasons, selection_table
+
+# not commst.tl: the env check reads its methods (torch, not in the ccc env)
+from commst.tl._selection import selection_reasons, selection_table
 
 save = partial(save_figure, dpi=110)
 

@@ -35,6 +35,7 @@ def test_html_table_rounds_escapes_and_caps_with_a_note():
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page and "Title &amp; more" in page
     assert _body_rows(page) == [["CD3D", "0.123", "3"], ["&lt;b&gt;x&lt;/b&gt;", "0.500", "4"]]
     assert "first 2 of 4 rows; full table: results/x/table.tsv" in page
+    assert "td:nth-child(2)" in page and "td:nth-child(3)" in page and "td:nth-child(1)" not in page  # numbers right
     whole = pl.html_table(frame, "T", "c")
     assert len(_body_rows(whole)) == 4 and "rows; full table" not in whole and _body_rows(whole)[2][1] == ""
 

@@ -18,9 +18,8 @@ h3 { margin: 0 0 6px 0; font-size: 15px; }
 p.caption { margin: 0 0 10px 0; max-width: 70em; color: #444; }
 p.note { margin: 8px 0 0 0; color: #666; font-style: italic; }
 table.commst { border-collapse: collapse; }
-table.commst th, table.commst td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+table.commst th, table.commst td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
 table.commst th { background: #f3f3f7; }
-table.commst td:first-child, table.commst th:first-child { text-align: left; }
 table.commst tbody tr:nth-child(even) { background: #fafafa; }
 """
 
@@ -82,10 +81,20 @@ def html_table(
         body = body.replace("<tbody>\n  </tbody>", f'<tbody>\n    <tr><td colspan="{span}">none</td></tr>\n  </tbody>')
         if "<tbody>" not in body:
             body = body.replace("</table>", f'<tbody><tr><td colspan="{span}">none</td></tr></tbody></table>')
+    # numbers right-aligned (their digits line up), text left
+    numeric = [
+        i + 1
+        for i, c in enumerate(frame.columns)
+        if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+    right = "".join(
+        f"table.commst td:nth-child({i}), table.commst th:nth-child({i}) {{ text-align: right; }}\n" for i in numeric
+    )
+    body = body.replace(' style="text-align: right;"', "")
     return (
         "<!DOCTYPE html>\n"
         f'<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{_STYLE}</style></head>\n"
+        f"<style>{_STYLE}{right}</style></head>\n"
         f'<body><h3>{html.escape(title)}</h3>\n<p class="caption">{html.escape(caption)}</p>\n'
         f"{body}\n{note}</body></html>\n"
     )
