@@ -12,7 +12,7 @@ import anndata as ad
 from commst._utils import run_logged, write_h5ad, write_table
 from commst.model import quality_table
 from commst.pp import get_gene_sets
-from commst.tl import build_imputed, fill_missing, get_meta
+from commst.tl import build_imputed, fill_missing, get_meta, log_selection
 from commst.validate import check_neighbours
 
 
@@ -35,6 +35,7 @@ def main(snakemake):
         seed=snakemake.params.seed,
         **params,
     )
+    log_selection(result.extra)  # one line per candidate setting, then the kept one and why
     # a method without its own uncertainty or spot labels gets the kNN neighbours' (recorded in uns)
     result = fill_missing(result, spatial, reference, input_genes=list(genes.input), seed=snakemake.params.seed)
     provenance = snakemake.params.provenance

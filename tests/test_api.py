@@ -75,11 +75,13 @@ def test_the_readme_python_section_runs_as_written():
     section = readme.split("## Using the package from Python", 1)[1].split("\n## ", 1)[0]
     section = section.split("### ", 1)[0]  # the subsections show other things (adding a method)
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     code = "\n".join(blocks) + "\nassert imputed.n_obs == 1000 and 'imputed_counts' in imputed.layers\n"
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, env=_env())
     assert out.returncode == 0, out.stderr[-3000:]
     assert "(1000," in out.stdout
+    assert "commst recovers held-out measured genes with median PCC" in out.stdout  # the pl block ran
+    assert re.search(r"\(1000, \d+\) \['", out.stdout)  # copy=False wrote spots x targets into spatial
 
 
 def _env():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import anndata as ad
@@ -42,10 +43,10 @@ def _run(work: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedPro
 
 
 def _report_tables(html: str) -> dict[str, str]:
-    """The warnings tables embedded in a Snakemake report (base64 data URIs), by sample."""
+    """The warnings tables embedded in a Snakemake report (HTML pages as base64 data URIs), by sample."""
     found = {}
-    for match in re.finditer(r"data:[^;]+;charset=[^;]+;filename=warnings\.tsv;base64,([A-Za-z0-9+/=]+)", html):
-        text = base64.b64decode(match.group(1)).decode()
+    for match in re.finditer(r"data:[^;]+;charset=[^;]+;filename=warnings\.html;base64,([A-Za-z0-9+/=]+)", html):
+        text = unescape(base64.b64decode(match.group(1)).decode())
         for sample in ("panel25", "rare"):
             if f"/{sample}/" in text or f"{sample}_" in text:
                 found[sample] = text

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from conftest import DEMO, demo_workdir, snakemake_cmd
 
+import commst
 from commst.priors import load_lr_resource, lr_genes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,6 +120,9 @@ def test_report_and_logs(workflow_run):
         "imputed_vs_measured.png",
         "moran_inflation.png",
         "dotplot_spots_rank_aggregate.png",
+        "quality.png",
+        "imputed_vs_observed.png",
+        "uncertainty_maps.png",
     )
     # one tree per method (the default config compares commst with knn), each with its figures
     for method in ("commst", "knn"):
@@ -127,6 +131,19 @@ def test_report_and_logs(workflow_run):
             assert f"results/mini/{method}/report/{png}" in html
     for name in ("dotplot_reference_rank_aggregate.png", "method_comparison.png", "method_comparison.html"):
         assert (work / "results/mini/report" / name).stat().st_size > 2_000 and name in html
+    # the run's own tables (rule report_run): the overview counts this run, the verdict is the quality table's
+    report = work / "results/mini/commst/report"
+    imputed = ad.read_h5ad(work / "results/mini/commst/imputed.h5ad")
+    overview = (report / "overview.html").read_text()
+    assert f"<td>spots</td>\n      <td>{imputed.n_obs}</td>" in overview and "<td>commst</td>" in overview
+    assert "<td>knn</td>" in (work / "results/mini/knn/report/overview.html").read_text()
+    quality = pd.read_csv(work / "results/mini/commst/quality.tsv", sep="\t")
+    assert commst.pl.quality_verdict(quality) in (report / "quality.html").read_text()
+    assert "kept (alpha=" in (report / "selection.html").read_text()
+    assert "no (off by default" in (report / "priors.html").read_text()
+    impute_log = (work / "logs/mini/commst/impute.log").read_text()
+    n_candidates = len(commst.tl.selection_table(imputed))
+    assert impute_log.count("INFO commst: selection ") == n_candidates + 2  # + the kept setting per scale
     logs = list((work / "logs").rglob("*.log"))
     assert len(logs) >= 6 and all(p.stat().st_size > 0 for p in logs if "priors" not in str(p))
     assert (work / "logs/mini/knn/impute.log").is_file() and (work / "benchmarks/mini/commst/impute.tsv").is_file()
@@ -363,7 +380,9 @@ def test_report_shows_every_figure_in_a_browser(workflow_run, tmp_path):
     work, _, _ = workflow_run
     view = view_report(work / "report.html", screenshots=tmp_path)
     assert not view.errors, view.errors
-    assert {"Imputed LR genes", "Communication", "Warnings", "Method comparison"} <= set(view.categories)
+    assert {"1. Overview", "2. Quality", "Imputed LR genes", "Communication", "Warnings", "Method comparison"} <= set(
+        view.categories
+    )
     listed = [path for subs in view.categories.values() for paths in subs.values() for path in paths]
     assert sorted(listed) == sorted(view.mime_types)  # every result sits in a category
     for (category, subcategory), shown in view.shown.items():
@@ -372,4 +391,11 @@ def test_report_shows_every_figure_in_a_browser(workflow_run, tmp_path):
         images = [p for p in paths if view.mime_types[p].startswith("image/")]
         pictures = {fingerprint for fingerprint, width in shown if width > 200}
         assert len(pictures) == len(images), (category, subcategory, images)
+        # every HTML result is a table that shows rows (a .tsv result would only be a download link)
+        pages = [p for p in paths if view.mime_types[p] == "text/html"]
+        rows = view.tables[(category, subcategory)]
+        assert len(rows) == len(pages) and all(n > 0 for n in rows), (category, subcategory, rows)
+    assert not [p for p in listed if p.endswith(".tsv")], "a .tsv report item shows nothing in the browser"
+    # overview, priors, quality, selection, warnings, LR pairs, Moran's I
+    assert sum(len(rows) for rows in view.tables.values()) == 7
     assert len(list(tmp_path.glob("*.png"))) == len(listed)

@@ -110,6 +110,12 @@ def spatial_axes(ax: Any) -> Any:
     return ax
 
 
+def write_text(text: str, path: str | os.PathLike[str]) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``obj`` as indented JSON atomically."""
     with atomic_path(path) as tmp:

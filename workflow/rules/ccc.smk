@@ -10,13 +10,7 @@ rule ccc_measured:
         lr=get_lr_resource,
     output:
         bivariate="results/{sample}/{method}/ccc/bivariate_measured.tsv",
-        moran=report(
-            "results/{sample}/{method}/ccc/moran.tsv",
-            caption="../report/moran_table.rst",
-            category="Communication",
-            subcategory="imputed vs measured",
-            labels={"sample": "{sample}", "method": "{method}", "table": "Moran's I"},
-        ),
+        moran="results/{sample}/{method}/ccc/moran.tsv",  # in the report as moran.html (report_run)
         warnings="results/{sample}/{method}/ccc/measured_warnings.tsv",
     log:
         "logs/{sample}/{method}/ccc_measured.log",
@@ -43,13 +37,7 @@ rule ccc_spatial:
         measured="results/{sample}/{method}/ccc/bivariate_measured.tsv",
         lr=get_lr_resource,
     output:
-        bivariate=report(
-            "results/{sample}/{method}/ccc/bivariate.tsv",
-            caption="../report/bivariate_table.rst",
-            category="Communication",
-            subcategory="spatial LR pairs",
-            labels={"sample": "{sample}", "method": "{method}", "table": "bivariate"},
-        ),
+        bivariate="results/{sample}/{method}/ccc/bivariate.tsv",  # in the report as bivariate.html (report_run)
         local_scores="results/{sample}/{method}/ccc/local_scores.h5ad",
         celltype=expand(
             "results/{{sample}}/{{method}}/ccc/{celltype}.tsv",

@@ -279,6 +279,7 @@ METHOD_OUTPUTS = (
     "report/interaction_maps.png",
     "report/imputed_vs_measured.png",
     "report/moran_inflation.png",
+    "report/overview.html",
 )
 
 
@@ -322,6 +323,16 @@ def get_comparison_inputs(wildcards):
             ("bivariate", "ccc/bivariate.tsv"),
         )
     }
+
+
+def get_warnings_tables(wildcards):
+    """Every step's warnings table of a sample's method (preprocess, ccc_measured, ccc_spatial, ccc_reference)."""
+    return [
+        f"results/{wildcards.sample}/prepared/warnings.tsv",
+        f"results/{wildcards.sample}/{wildcards.method}/ccc/measured_warnings.tsv",
+        f"results/{wildcards.sample}/{wildcards.method}/ccc/warnings.tsv",
+        f"results/{wildcards.sample}/ccc/reference_warnings.tsv",
+    ]
 
 
 def get_impute_inputs(wildcards):

@@ -4,17 +4,13 @@ rule report_figures:
         bivariate="results/{sample}/{method}/ccc/bivariate.tsv",
         spatial_celltype="results/{sample}/{method}/ccc/rank_aggregate.tsv",
         reference_celltype="results/{sample}/ccc/reference_rank_aggregate.tsv",
-        warnings=[
-            "results/{sample}/prepared/warnings.tsv",
-            "results/{sample}/{method}/ccc/measured_warnings.tsv",
-            "results/{sample}/{method}/ccc/warnings.tsv",
-            "results/{sample}/ccc/reference_warnings.tsv",
-        ],
+        warnings=get_warnings_tables,
     output:
         spatial=report(
             "results/{sample}/{method}/report/spatial_lr_genes.png",
             caption="../report/spatial_lr_genes.rst",
             category="Imputed LR genes",
+            subcategory="top LR genes",
             labels={
                 "sample": "{sample}",
                 "method": "{method}",
@@ -32,12 +28,8 @@ rule report_figures:
                 "figure": "top interactions",
             },
         ),
-        warnings=report(
-            "results/{sample}/{method}/report/warnings.tsv",
-            caption="../report/warnings.rst",
-            category="Warnings",
-            labels={"sample": "{sample}", "method": "{method}", "table": "warnings"},
-        ),
+        # shown in the report as warnings.html (rule report_run)
+        warnings="results/{sample}/{method}/report/warnings.tsv",
     log:
         "logs/{sample}/{method}/report_figures.log",
     benchmark:
