@@ -110,11 +110,3 @@ def test_comparison_figure_draws_the_table(inputs):
     widths = [patch.get_width() for patch in agreement.patches]
     assert widths[:3] == pytest.approx([2 / 3, 0.5, 0.0], abs=1e-6)
     assert [t.get_text() for t in genes.get_legend().get_texts()] == ["knn (2 genes, median 0.00)"]
-
-
-def test_html_table_is_a_page_with_the_numbers():
-    frame = pd.DataFrame({"method": ["commst", "<knn>"], "pcc": [0.123456, np.nan]})
-    page = pl.html_table(frame, "Methods & more", "a <caption>")
-    assert page.startswith("<!DOCTYPE html>") and "</table>" in page
-    assert "<h3>Methods &amp; more</h3>" in page and "a &lt;caption&gt;" in page
-    assert "0.123" in page and "0.123456" not in page and "–" in page and "&lt;knn&gt;" in page

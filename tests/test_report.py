@@ -37,7 +37,7 @@ def test_html_table_rounds_escapes_and_caps_with_a_note():
     assert "first 2 of 4 rows; full table: results/x/table.tsv" in page
     assert "td:nth-child(2)" in page and "td:nth-child(3)" in page and "td:nth-child(1)" not in page  # numbers right
     whole = pl.html_table(frame, "T", "c")
-    assert len(_body_rows(whole)) == 4 and "rows; full table" not in whole and _body_rows(whole)[2][1] == ""
+    assert len(_body_rows(whole)) == 4 and "rows; full table" not in whole and _body_rows(whole)[2][1] == "–"
 
 
 def test_html_table_of_no_rows_says_none():

@@ -67,11 +67,12 @@ def html_table(
 
     Returns
     -------
-    A complete HTML document (``<!DOCTYPE html>`` … ``</html>``) with an inline style; an empty
+    A complete HTML document (``<!DOCTYPE html>`` … ``</html>``) with an inline style; missing
+    values show as "–"; an empty
     ``frame`` shows one row "none".
     """
     shown = _rounded(frame.head(max_rows).reset_index(drop=True), digits)
-    body = shown.to_html(index=False, classes="commst", border=0, na_rep="", escape=True)
+    body = shown.to_html(index=False, classes="commst", border=0, na_rep="–", escape=True)
     note = ""
     if len(frame) > max_rows:
         where = f"; full table: {html.escape(full_table)}" if full_table else ""
