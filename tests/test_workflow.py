@@ -396,6 +396,6 @@ def test_report_shows_every_figure_in_a_browser(workflow_run, tmp_path):
         rows = view.tables[(category, subcategory)]
         assert len(rows) == len(pages) and all(n > 0 for n in rows), (category, subcategory, rows)
     assert not [p for p in listed if p.endswith(".tsv")], "a .tsv report item shows nothing in the browser"
-    # overview, priors, quality, selection, warnings, LR pairs, Moran's I
-    assert sum(len(rows) for rows in view.tables.values()) == 7
+    # per method (commst and knn): overview, priors, quality, selection, warnings, LR pairs, Moran's I; + the comparison
+    assert sum(len(rows) for rows in view.tables.values()) == 7 * 2 + 1
     assert len(list(tmp_path.glob("*.png"))) == len(listed)
