@@ -31,7 +31,7 @@ from ..benchmark.metrics import pcc
 from ..model import CommSTConfig
 from ..pp import counts_matrix, library_size, lognorm, target_sum_of
 from ._types import ImputationResult
-from .methods import MethodMeta
+from .methods import MethodMeta, get_meta
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +138,6 @@ def heldout_check(
     ``baseline_pcc_lognorm`` of ``knn`` on the same genes. A gene constant over the scored spots
     gets NaN.
     """
-    from .methods import get_meta
-
     meta = get_meta(method)
     settings = {**meta.defaults, **dict(params or {})}
     inputs = [str(g) for g in input_genes]
@@ -157,7 +155,6 @@ def heldout_check(
         # the hidden genes leave the spatial data entirely: no method can read them back
         sp_vis = spatial[:, [g for g in spatial.var_names if g not in gone]].copy()
         truth = counts_matrix(spatial[:, hidden]).toarray().astype(np.float64)
-
         call = {"spatial": sp_vis, "reference": reference, "targets": hidden, "input_genes": visible, "seed": seed}
         ours = _scores(truth, _predict(meta, settings, **call), library, target_sum)
         base = (
