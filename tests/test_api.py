@@ -29,6 +29,7 @@ def test_an_unknown_attribute_is_an_attribute_error():
 
 def test_impute_in_one_call_equals_the_steps_of_the_workflow(demo_pair):
     import numpy as np
+    import pandas as pd
     import pytest
 
     import commst
@@ -59,6 +60,12 @@ def test_impute_in_one_call_equals_the_steps_of_the_workflow(demo_pair):
     for layer in by_hand.layers:
         np.testing.assert_array_equal(imputed.layers[layer], by_hand.layers[layer])
     assert imputed.uns["commst"]["method"] == "knn" and '"k": 15' in imputed.uns["commst"]["config"]
+    # the workflow's quality.tsv: knn's built-in held-out check, on the prepared pair, with its settings
+    check = commst.tl.heldout_check("knn", prepared_sp, prepared_ref, input_genes=genes.input, params={"k": 15})
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(commst.tl.method_info(imputed)["quality"]), check, check_like=True, check_dtype=False
+    )
+    assert commst.pl.quality_verdict(imputed, method="knn").startswith("knn recovers held-out measured genes")
     # a user's own column name that is not there: our message, not a KeyError
     with pytest.raises(commst.validate.CommstInputError, match="has no obs column 'celltype'"):
         commst.tl.impute(spatial, reference, cell_type_key="celltype")

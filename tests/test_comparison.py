@@ -51,7 +51,17 @@ def inputs():
                 "baseline_pcc_lognorm": [0.0, 0.1, 0.2],
             }
         ),
-        "knn": pd.DataFrame(columns=["round", "gene", "pcc_counts", "pcc_lognorm"]),
+        # knn's own check (commst.tl.heldout_check): its baseline is itself
+        "knn": pd.DataFrame(
+            {
+                "round": [0, 0, 0],
+                "gene": ["a", "c", "d"],
+                "pcc_counts": [0.1, 0.3, 0.5],
+                "pcc_lognorm": [0.0, 0.2, 0.1],
+                "baseline_pcc_counts": [0.1, 0.3, 0.5],
+                "baseline_pcc_lognorm": [0.0, 0.2, 0.1],
+            }
+        ),
     }
     bivariate = {
         "commst": _pairs(["p1", "p2", "p3"], [0.9, 0.5, 0.1], [True, True, False]),
@@ -69,7 +79,10 @@ def test_compare_methods_gives_the_known_numbers(inputs):
     assert primary["heldout_genes"] == 2
     assert (primary["heldout_pcc_counts"], primary["heldout_pcc_lognorm"]) == pytest.approx((0.4, 0.2))
     assert (primary["knn_pcc_counts"], primary["knn_pcc_lognorm"]) == pytest.approx((0.2, 0.1))
-    assert np.isnan(knn["heldout_pcc_counts"]) and knn["heldout_genes"] == 0  # knn has no built-in check
+    # knn's own check: its medians, and knn on its genes is itself
+    assert knn["heldout_genes"] == 3
+    assert (knn["heldout_pcc_counts"], knn["heldout_pcc_lognorm"]) == pytest.approx((0.3, 0.1))
+    assert (knn["knn_pcc_counts"], knn["knn_pcc_lognorm"]) == pytest.approx((0.3, 0.1))
     # against itself, the primary agrees fully
     assert primary["label_agreement"] == 1.0 and primary["top_pairs_shared"] == 2
     assert primary["lr_gene_corr_lognorm"] == pytest.approx(1.0)
@@ -99,6 +112,7 @@ def test_compare_methods_needs_the_primary(inputs):
 
 def test_comparison_figure_draws_the_table(inputs):
     imputed, quality, bivariate = inputs
+    quality = {**quality, "knn": quality["knn"].iloc[:0]}  # knn run with impute: heldout_rounds: 0
     table = tl.compare_methods(imputed, quality, bivariate, primary="commst", n_top=2)
     per_gene = {"knn": tl.per_gene_agreement(imputed["knn"], imputed["commst"])}
     fig = pl.method_comparison(table, per_gene)

@@ -58,12 +58,14 @@ def test_schema_model_defaults_equal_commst_config():
 
 
 def test_the_python_api_defaults_equal_the_workflow_defaults():
-    """`commst.tl.impute`'s method and LR resource are the workflow's defaults."""
+    """`commst.tl.impute`'s method, LR resource and held-out rounds are the workflow's defaults."""
+    from commst.tl._heldout import DEFAULT_HELDOUT_ROUNDS
     from commst.tl._impute import DEFAULT_LR_RESOURCE, DEFAULT_METHOD
 
     config = {"samples": "x"}
     validate(config, str(CONFIG_SCHEMA), set_default=True)
     assert (config["impute"]["method"], config["lr_resource"]["name"]) == (DEFAULT_METHOD, DEFAULT_LR_RESOURCE)
+    assert config["impute"]["heldout_rounds"] == DEFAULT_HELDOUT_ROUNDS
 
 
 def test_schema_methods_equal_the_registry():

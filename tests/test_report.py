@@ -91,6 +91,13 @@ def test_verdict_says_weaker_plainly():
 def test_verdict_without_a_quality_table_says_so():
     text = pl.quality_verdict(pd.DataFrame(columns=["round", "gene", "pcc_counts", "pcc_lognorm"]), method="knn")
     assert text.startswith("knn: no built-in held-out check")
+    assert "heldout_rounds: 0" in text
+
+
+def test_verdict_of_knn_does_not_compare_it_with_itself():
+    text = pl.quality_verdict(_quality([0.2, 0.31, 0.5], [0.2, 0.31, 0.5]), method="knn")
+    assert text.startswith("knn recovers held-out measured genes with median PCC 0.31 (counts)")
+    assert text.endswith("genes.") and "same genes" not in text
 
 
 # --- model selection --------------------------------------------------------------------------

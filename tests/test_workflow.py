@@ -181,6 +181,20 @@ def test_both_methods_kept_and_compared(workflow_run):
             pd.to_numeric(shown[column], errors="coerce"), table[column].astype(float), rtol=2e-3, atol=1e-3
         )
     knn = table.set_index("method").loc["knn"]
+    # knn's own built-in held-out check (impute: heldout_rounds: 3): its medians, knn on its genes is itself
+    prepared = ad.read_h5ad(tree / "prepared/spatial.h5ad")
+    assert set(quality["knn"]["gene"]) <= set(prepared.uns["commst"]["genes"]["input"])
+    # same seed, same first-round genes as commst's check, so knn there scores as knn here
+    first = {m: quality[m][quality[m]["round"] == 0].set_index("gene") for m in imputed}
+    assert set(first["commst"].index) == set(first["knn"].index)
+    np.testing.assert_allclose(
+        first["commst"]["baseline_pcc_counts"], first["knn"].loc[first["commst"].index, "pcc_counts"], rtol=1e-6
+    )
+    assert (
+        knn["heldout_genes"] > 50
+        and np.isfinite(knn[["heldout_pcc_counts", "heldout_pcc_lognorm"]].astype(float)).all()
+    )
+    assert (knn["knn_pcc_counts"], knn["knn_pcc_lognorm"]) == (knn["heldout_pcc_counts"], knn["heldout_pcc_lognorm"])
     assert 0 <= knn["label_agreement"] < 1 and 0 <= knn["top_pairs_shared"] <= 20
     assert -1 <= knn["lr_gene_corr_lognorm"] <= 1 and knn["lr_genes_compared"] > 50
 

@@ -25,6 +25,7 @@ rule impute:
     params:
         method="{method}",
         seed=config["impute"]["seed"],
+        heldout_rounds=config["impute"]["heldout_rounds"],
         method_params=impute_params,
         provenance=impute_provenance,
     script:

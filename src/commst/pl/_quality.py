@@ -22,8 +22,8 @@ def quality_verdict(data: ad.AnnData | pd.DataFrame, *, method: str = "commst", 
     summary = quality_summary(data)
     if summary.empty:
         return (
-            f"{method}: no built-in held-out check in this run (only the commst model hides measured "
-            "input genes and scores them); the benchmark (README) compares methods on held-out genes."
+            f"{method}: no built-in held-out check in this run (impute: heldout_rounds: 0 switches it off "
+            "for every method but commst); the benchmark (README) compares methods on held-out genes."
         )
     by = summary.set_index("scale")
     scales = list(QUALITY_SCALES.values())
@@ -31,6 +31,8 @@ def quality_verdict(data: ad.AnnData | pd.DataFrame, *, method: str = "commst", 
     text = f"{method} recovers held-out measured genes with median PCC {ours} over {int(by['n_genes'].max())} genes"
     if by["baseline"].isna().all():
         return text + f" ({baseline} was not scored on the same genes)."
+    if method == baseline:
+        return text + "."
     peer = " / ".join(f"{by.loc[s, 'baseline']:.2f}" for s in scales)
     better = [s for s in scales if by.loc[s, "difference"] > 0]
     weaker = [s for s in scales if by.loc[s, "difference"] < 0]

@@ -23,6 +23,9 @@ _LAZY = {
     "build_imputed": "commst.tl._output",
     "compare_methods": "commst.tl._compare",
     "per_gene_agreement": "commst.tl._compare",
+    "heldout_check": "commst.tl._heldout",
+    "with_heldout_check": "commst.tl._heldout",
+    "DEFAULT_HELDOUT_ROUNDS": "commst.tl._heldout",
     "impute": "commst.tl._impute",
     "per_gene_quality": "commst.tl._quality",
     "quality_summary": "commst.tl._quality",
@@ -48,6 +51,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BASELINES",
+    "DEFAULT_HELDOUT_ROUNDS",
     "DEFAULT_METHOD",
     "METHODS",
     "REGISTRY",
@@ -59,6 +63,7 @@ __all__ = [
     "fill_missing",
     "get_meta",
     "get_method",
+    "heldout_check",
     "impute",
     "impute_knn",
     "log_scale_sd",
@@ -70,5 +75,6 @@ __all__ = [
     "selection_reasons",
     "selection_table",
     "shared_embedding",
+    "with_heldout_check",
     "write_into",
 ]

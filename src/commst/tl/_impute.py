@@ -39,6 +39,7 @@ def impute(
     params: Mapping[str, Any] | None = None,
     preprocess: Mapping[str, Any] | None = None,
     allow_non_counts: bool = False,
+    heldout_rounds: int | None = None,
     key_added: str = DEFAULT_KEY_ADDED,
     copy: bool = True,
 ) -> ad.AnnData | None:
@@ -76,6 +77,10 @@ def impute(
         :func:`commst.pp.prepare` settings (``preprocess:`` in the workflow).
     allow_non_counts
         Accept non-integer values (with a warning) instead of stopping.
+    heldout_rounds
+        Rounds of the built-in held-out check of a method without its own (all but ``commst``;
+        :func:`commst.tl.heldout_check`), ``impute: heldout_rounds:`` in the workflow; each round
+        runs the method once more. ``None``: :data:`~commst.tl.DEFAULT_HELDOUT_ROUNDS`; 0: off.
     key_added
         With ``copy=False``: the key the results are written under in ``spatial``.
     copy
@@ -86,8 +91,9 @@ def impute(
     -------
     With ``copy=True``, spots × LR targets AnnData: ``X`` log-normalised imputed expression,
     ``layers`` and ``uns['commst']`` as in the workflow's ``results/{sample}/imputed.h5ad``
-    (README, "Output contract"). With ``copy=False``, ``None``, and ``spatial`` gets (see
-    :func:`write_into`):
+    (README, "Output contract"), the held-out check in ``uns['commst']['method_info']['quality']``
+    (the workflow's ``quality.tsv``; :func:`commst.pl.quality_verdict` reads it). With
+    ``copy=False``, ``None``, and ``spatial`` gets (see :func:`write_into`):
 
     - ``obsm[key_added]``: spots × targets, the imputed ``X`` (float32; NaN rows for spots
       that QC removed);
@@ -108,6 +114,7 @@ def impute(
     from ..pp import get_gene_sets, prepare
     from ..priors import load_alias_map, load_lr_resource, lr_genes
     from ..validate import check_neighbours, validate_reference, validate_spatial
+    from ._heldout import DEFAULT_HELDOUT_ROUNDS, with_heldout_check
     from ._output import build_imputed
     from ._selection import log_selection
     from ._uncertainty import fill_missing
@@ -133,12 +140,16 @@ def impute(
         spatial, reference, targets=genes.lr_targets, input_genes=genes.input, seed=seed, **settings
     )
     log_selection(result.extra)
+    rounds = DEFAULT_HELDOUT_ROUNDS if heldout_rounds is None else heldout_rounds
+    result = with_heldout_check(
+        result, method, spatial, reference, input_genes=genes.input, seed=seed, params=settings, rounds=rounds
+    )
     # as the impute step: a method without its own uncertainty or spot labels gets the kNN neighbours'
     result = fill_missing(result, spatial, reference, input_genes=genes.input, seed=seed)
     provenance = {
         "lr_resource": {"name": lr_resource},
         "preprocess": options,
-        "impute": {"method": method, "seed": seed, method: settings},
+        "impute": {"method": method, "seed": seed, "heldout_rounds": rounds, method: settings},
     }
     imputed = build_imputed(spatial, result, method=method, params=provenance, resources={"lr_resource": lr_resource})
     if copy:
