@@ -54,7 +54,10 @@ def main(snakemake):
     write_text(pl.html_table(overview, f"Run overview: {sample}", CAPTIONS["overview"]), out.overview)
 
     verdict = pl.quality_verdict(quality, method=method)
-    summary = pl.quality_summary(quality).rename(columns={"method": method, "baseline": "knn"})
+    summary = pl.quality_summary(quality)
+    if method == "knn":  # its baseline is itself
+        summary = summary.drop(columns=["baseline", "difference"])
+    summary = summary.rename(columns={"method": method, "baseline": "knn"})
     write_text(pl.html_table(summary, f"Held-out measured genes: {sample}", verdict), out.quality)
     save(pl.heldout_quality(quality, method=method), out.quality_figure)
     log = logging.getLogger("commst")
