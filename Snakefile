@@ -15,6 +15,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/impute.smk"
 include: "workflow/rules/ccc.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/report_run.smk"
 include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/scale.smk"
 

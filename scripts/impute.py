@@ -12,7 +12,7 @@ import anndata as ad
 from commst._utils import run_logged, write_h5ad, write_table
 from commst.model import quality_table
 from commst.pp import get_gene_sets
-from commst.tl import build_imputed, fill_missing, get_meta
+from commst.tl import build_imputed, fill_missing, get_meta, log_selection, with_heldout_check
 from commst.validate import check_neighbours
 
 
@@ -35,6 +35,18 @@ def main(snakemake):
         seed=snakemake.params.seed,
         **params,
     )
+    log_selection(result.extra)  # one line per candidate setting, then the kept one and why
+    # a method without its own held-out check (all but commst) gets one: masked input genes, it and knn
+    result = with_heldout_check(
+        result,
+        method,
+        spatial,
+        reference,
+        input_genes=genes.input,
+        seed=snakemake.params.seed,
+        params=params,
+        rounds=snakemake.params.heldout_rounds,
+    )
     # a method without its own uncertainty or spot labels gets the kNN neighbours' (recorded in uns)
     result = fill_missing(result, spatial, reference, input_genes=list(genes.input), seed=snakemake.params.seed)
     provenance = snakemake.params.provenance
@@ -47,7 +59,7 @@ def main(snakemake):
         target_sum=provenance["preprocess"]["target_sum"],
     )
     write_h5ad(imputed, snakemake.output.imputed)
-    # the run's built-in held-out check (commst: masked input genes, model and knn; else empty)
+    # the run's built-in held-out check (masked input genes, the method and knn; header only when off)
     write_table(quality_table(result), snakemake.output.quality)
 
 

@@ -30,12 +30,14 @@ def main(snakemake):
 
 def check_settings(snakemake):
     """What the checks read from the config rather than from params: the memory limit, the
-    method whose memory is estimated and its neighbours per spot. None of them changes the
-    outputs, so a change of them must not rerun the job (a param would)."""
+    methods whose memory is estimated (the primary and those compared: each impute job runs one)
+    and the primary's neighbours per spot. None of them changes the outputs, so a change of them
+    must not rerun the job (a param would)."""
     config = getattr(snakemake, "config", {}) or {}
+    impute = config.get("impute", {})
     return {
         "max_memory_gb": config.get("preprocess", {}).get("max_memory_gb"),
-        "method": config.get("impute", {}).get("method", "knn"),
+        "methods": list(dict.fromkeys([impute.get("method", "knn"), *impute.get("compare", [])])),
         "neighbours": neighbour_setting(config),
     }
 
@@ -52,11 +54,15 @@ def prepare_sample(snakemake):
     memory = {
         "spatial_format": sample["spatial_format"],
         "limit": memory_limit(checks["max_memory_gb"], getattr(snakemake.resources, "mem_mb", None)),
-        "method": checks["method"],
         "lr_genes": ligands | receptors,
     }
     # before reading when the files can be peeked at (h5ad), else right after reading
-    checked = preflight_memory(snakemake.input.spatial, snakemake.input.reference, **memory)
+    checked = all(
+        [
+            preflight_memory(snakemake.input.spatial, snakemake.input.reference, method=m, **memory)
+            for m in checks["methods"]
+        ]
+    )
     spatial = read_spatial(
         snakemake.input.spatial,
         sample["spatial_format"],
@@ -65,9 +71,15 @@ def prepare_sample(snakemake):
     )
     reference = read_reference(snakemake.input.reference, sample["cell_type_key"])
     if not checked:
-        preflight_memory(
-            snakemake.input.spatial, snakemake.input.reference, spatial=spatial, reference=reference, **memory
-        )
+        for method in checks["methods"]:
+            preflight_memory(
+                snakemake.input.spatial,
+                snakemake.input.reference,
+                spatial=spatial,
+                reference=reference,
+                method=method,
+                **memory,
+            )
     validate_spatial(spatial, snakemake.input.spatial, species=species, allow_non_integer=allow_non_counts)
     validate_reference(reference, snakemake.input.reference, species=species, allow_non_integer=allow_non_counts)
     spatial, reference = prepare(

@@ -15,9 +15,13 @@ from commst._utils import atomic_path, run_logged
 
 
 def main(snakemake):
-    side, method = snakemake.wildcards.side, snakemake.wildcards.method
+    side, method = snakemake.params.side, snakemake.wildcards.celltype
     table = pd.read_csv(snakemake.input.table, sep="\t")
-    where = "imputed spots grouped by matched label" if side == "spots" else "scRNA-seq reference by cell type"
+    where = (
+        f"spots imputed by {snakemake.wildcards.method}, grouped by matched label"
+        if side == "spots"
+        else "scRNA-seq reference by cell type"
+    )
     plot = pl.celltype_dotplot(
         table,
         method,

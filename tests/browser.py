@@ -28,11 +28,14 @@ def require_browser() -> str:
 class ReportView:
     """What the browser showed: ``categories`` (category → subcategory → result paths),
     ``mime_types`` (path → MIME type), per subcategory the images displayed after each eye
-    click (a fingerprint of the image data and its natural width), and JavaScript errors."""
+    click (a fingerprint of the image data and its natural width), the HTML tables displayed
+    (the body rows of the table in the shown page, per eye click that showed an HTML page),
+    and JavaScript errors."""
 
     categories: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     mime_types: dict[str, str] = field(default_factory=dict)
     shown: dict[tuple[str, str], list[tuple[str, int]]] = field(default_factory=dict)
+    tables: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -55,6 +58,16 @@ _TOGGLES = """() => {
   }
   return groups;
 }"""
+
+
+def _table_rows(page) -> int:
+    """Body rows of the table in the shown HTML result (0 when it shows no table)."""
+    frame = page.frame_locator("iframe").first
+    try:
+        frame.locator("table").first.wait_for(timeout=5000)
+    except Exception:  # playwright's TimeoutError: the page has no table
+        return 0
+    return frame.locator("table tbody tr").count()
 
 
 def view_report(html: Path, screenshots: Path | None = None) -> ReportView:
@@ -84,6 +97,7 @@ def view_report(html: Path, screenshots: Path | None = None) -> ReportView:
                 # results whose labels differ in one column only are chosen with toggles (radio buttons)
                 groups = page.evaluate(_TOGGLES)
                 shown = view.shown.setdefault((category, subcategory), [])
+                tables = view.tables.setdefault((category, subcategory), [])
                 for choice in itertools.product(*groups.values()):
                     for toggle in choice:
                         page.locator(f'label[for="{toggle}"]').first.click()
@@ -94,6 +108,8 @@ def view_report(html: Path, screenshots: Path | None = None) -> ReportView:
                         page.wait_for_timeout(300)
                         fingerprint, width = page.evaluate(_SHOWN_IMAGE)
                         shown.append((fingerprint, int(width)))
+                        if page.locator("iframe").count():  # an HTML result: the page in a frame
+                            tables.append(_table_rows(page))
                         if screenshots is not None:
                             name = f"{category}-{subcategory}-{len(shown)}.png".replace(" ", "_")
                             page.screenshot(path=str(screenshots / name))

@@ -29,6 +29,7 @@ def test_an_unknown_attribute_is_an_attribute_error():
 
 def test_impute_in_one_call_equals_the_steps_of_the_workflow(demo_pair):
     import numpy as np
+    import pandas as pd
     import pytest
 
     import commst
@@ -59,6 +60,12 @@ def test_impute_in_one_call_equals_the_steps_of_the_workflow(demo_pair):
     for layer in by_hand.layers:
         np.testing.assert_array_equal(imputed.layers[layer], by_hand.layers[layer])
     assert imputed.uns["commst"]["method"] == "knn" and '"k": 15' in imputed.uns["commst"]["config"]
+    # the workflow's quality.tsv: knn's built-in held-out check, on the prepared pair, with its settings
+    check = commst.tl.heldout_check("knn", prepared_sp, prepared_ref, input_genes=genes.input, params={"k": 15})
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(commst.tl.method_info(imputed)["quality"]), check, check_like=True, check_dtype=False
+    )
+    assert commst.pl.quality_verdict(imputed, method="knn").startswith("knn recovers held-out measured genes")
     # a user's own column name that is not there: our message, not a KeyError
     with pytest.raises(commst.validate.CommstInputError, match="has no obs column 'celltype'"):
         commst.tl.impute(spatial, reference, cell_type_key="celltype")
@@ -75,11 +82,13 @@ def test_the_readme_python_section_runs_as_written():
     section = readme.split("## Using the package from Python", 1)[1].split("\n## ", 1)[0]
     section = section.split("### ", 1)[0]  # the subsections show other things (adding a method)
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     code = "\n".join(blocks) + "\nassert imputed.n_obs == 1000 and 'imputed_counts' in imputed.layers\n"
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, env=_env())
     assert out.returncode == 0, out.stderr[-3000:]
     assert "(1000," in out.stdout
+    assert "commst recovers held-out measured genes with median PCC" in out.stdout  # the pl block ran
+    assert re.search(r"\(1000, \d+\) \['", out.stdout)  # copy=False wrote spots x targets into spatial
 
 
 def _env():

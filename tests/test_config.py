@@ -58,12 +58,14 @@ def test_schema_model_defaults_equal_commst_config():
 
 
 def test_the_python_api_defaults_equal_the_workflow_defaults():
-    """`commst.tl.impute`'s method and LR resource are the workflow's defaults."""
+    """`commst.tl.impute`'s method, LR resource and held-out rounds are the workflow's defaults."""
+    from commst.tl._heldout import DEFAULT_HELDOUT_ROUNDS
     from commst.tl._impute import DEFAULT_LR_RESOURCE, DEFAULT_METHOD
 
     config = {"samples": "x"}
     validate(config, str(CONFIG_SCHEMA), set_default=True)
     assert (config["impute"]["method"], config["lr_resource"]["name"]) == (DEFAULT_METHOD, DEFAULT_LR_RESOURCE)
+    assert config["impute"]["heldout_rounds"] == DEFAULT_HELDOUT_ROUNDS
 
 
 def test_schema_methods_equal_the_registry():
@@ -73,6 +75,7 @@ def test_schema_methods_equal_the_registry():
 
     impute = yaml.safe_load(CONFIG_SCHEMA.read_text())["properties"]["impute"]["properties"]
     assert impute["method"]["enum"] == list(REGISTRY)
+    assert impute["compare"]["items"]["enum"] == list(REGISTRY)
     for name, meta in REGISTRY.items():
         if meta.config_section == "model":
             continue
@@ -107,6 +110,7 @@ def test_config_yaml_values_equal_schema_defaults():
     "change, expected",
     [
         ({"impute": {"method": "magic"}}, "magic"),
+        ({"impute": {"compare": ["knn", "magic"]}}, "magic"),
         ({"preprocess": {"min_expr_frac": 1.5}}, "1.5"),
         ({"ccc": {"celltype_method": "nonsense"}}, "nonsense"),
         ({"unknown_section": {}}, "unknown_section"),
@@ -229,7 +233,7 @@ def test_sheet_saved_by_excel_with_a_byte_order_mark_is_read(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "results/bom/imputed.h5ad" in result.stdout
+    assert "results/bom/commst/imputed.h5ad" in result.stdout
 
 
 def test_relative_paths_resolve_against_the_sheet_folder(tmp_path):
@@ -243,4 +247,4 @@ def test_relative_paths_resolve_against_the_sheet_folder(tmp_path):
     )
     result = _dry_run(tmp_path, sheet)
     assert result.returncode == 0, result.stderr
-    assert "results/rel/imputed.h5ad" in result.stdout
+    assert "results/rel/commst/imputed.h5ad" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 import subprocess
 import sys
@@ -56,6 +57,7 @@ def _rules() -> list[dict]:
     """Every rule of the workflow with its conda env, log, benchmark and script (from Snakemake's DAG API)."""
     code = r"""
 import json, sys
+from types import SimpleNamespace
 from snakemake.api import SnakemakeApi
 from snakemake.settings.types import ConfigSettings, ResourceSettings, StorageSettings, WorkflowSettings
 with SnakemakeApi() as api:
@@ -63,8 +65,12 @@ with SnakemakeApi() as api:
                       storage_settings=StorageSettings(), workflow_settings=WorkflowSettings(),
                       snakefile=__import__('pathlib').Path('Snakefile'))
     out = []
+    methods = wf._workflow.globals["impute_methods"]()
     for rule in wf._workflow.rules:
-        out.append({"name": rule.name, "conda": rule.conda_env, "log": bool(rule.log),
+        env = rule.conda_env
+        # an env chosen per method (impute: the method's registry entry): each method the config runs
+        envs = [env(SimpleNamespace(method=m)) for m in methods] if callable(env) else [env]
+        out.append({"name": rule.name, "conda": envs, "log": bool(rule.log),
                     "benchmark": rule.benchmark is not None, "script": rule.script,
                     "threads": "_cores" in rule.resources, "resources": sorted(rule.resources),
                     "local": wf._workflow.is_local(rule), "target_only": rule.norun})
@@ -86,8 +92,9 @@ def rules():
 def test_every_rule_declares_env_log_benchmark_and_resources(rules):
     assert len(rules) >= 6
     for rule in rules:
-        assert rule["conda"], f"rule {rule['name']} has no conda: env"
-        assert (REPO / "workflow" / "rules" / rule["conda"]).resolve().is_file() or Path(rule["conda"]).is_file()
+        assert all(rule["conda"]), f"rule {rule['name']} has no conda: env"
+        for env in rule["conda"]:
+            assert (REPO / "workflow" / "rules" / env).resolve().is_file() or Path(env).is_file(), (rule["name"], env)
         assert rule["log"], f"rule {rule['name']} has no log:"
         assert rule["benchmark"], f"rule {rule['name']} has no benchmark:"
         assert {"mem_mb", "runtime"} <= set(rule["resources"]), f"rule {rule['name']} resources {rule['resources']}"
@@ -120,17 +127,17 @@ def test_each_rule_env_covers_its_scripts_imports(rules):
         if not rule["script"]:
             continue
         script = (REPO / "workflow" / "rules" / rule["script"]).resolve()
-        env_pkgs = set(_env_pins((REPO / "workflow" / "rules" / rule["conda"]).resolve()))
         direct = _imports(script)
         needed = set(direct)
         for mod in re.findall(r"from (commst(?:\.\w+)*) import", script.read_text()):
             needed |= _package_imports(mod) if mod != "commst" else set()
         third_party = {n for n in needed if n not in STDLIB and n not in {"commst", "snakemake"}}
-        for name in third_party:
+        for env, name in itertools.product(rule["conda"], third_party):
+            env_pkgs = set(_env_pins((REPO / "workflow" / "rules" / env).resolve()))
             dist = IMPORT_TO_PIP.get(name, name).lower()
             if dist in lock:  # a package of the lock: the env must carry it (or a package that depends on it)
                 assert dist in env_pkgs or _provided_by(dist, env_pkgs), (
-                    f"rule {rule['name']} ({script.name}) imports {name} but {rule['conda']} lacks {dist}"
+                    f"rule {rule['name']} ({script.name}) imports {name} but {env} lacks {dist}"
                 )
 
 

@@ -524,3 +524,85 @@ def test_gem_and_csv_tables_with_a_byte_order_mark(tmp_path: Path) -> None:
     table = read_csv_spatial(counts, coords)
     same = read_csv_spatial(DATA / "lymph_counts.csv.gz", DATA / "lymph_coords.csv")
     assert list(table.obs_names) == list(same.obs_names) and list(table.var_names) == list(same.var_names)
+
+
+# -------------------------------------------------------------------------- orientation
+
+
+def _hot_corner_layout() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 6 × 8 spot grid (row down, column right) and counts of gene HOT: high in the top-left
+    corner of the tissue (rows 0-1, columns 0-1), low elsewhere; gene FLAT the same everywhere."""
+    rows, cols = np.meshgrid(np.arange(6), np.arange(8), indexing="ij")
+    rows, cols = rows.ravel(), cols.ravel()
+    hot = np.where((rows < 2) & (cols < 2), 50, 1)
+    return rows, cols, np.column_stack([hot, np.full_like(hot, 5)])
+
+
+def _hot_panel(adata: ad.AnnData) -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:
+    """Draw gene HOT with commst.pl.spot_map; return its spots' data and display positions, and the axes."""
+    import matplotlib.pyplot as plt
+
+    from commst import pl
+
+    fig = pl.spot_map(adata, ["HOT"])
+    ax = fig.axes[0]
+    # the coloured spots (squidpy's outline, when drawn, comes first)
+    points = [c for c in ax.collections if len(c.get_offsets()) == adata.n_obs and c.get_array() is not None][-1]
+    offsets = np.asarray(points.get_offsets(), dtype=float)
+    fig.canvas.draw()
+    display = ax.transData.transform(offsets)
+    plt.close(fig)
+    return offsets, display, points.get_array(), ax
+
+
+def test_visium_and_gem_of_one_tissue_are_drawn_the_same_way_up(tmp_path: Path) -> None:
+    """The same tissue written as a Space Ranger folder (pixel row down) and as a Stereo-seq GEM
+    (chip x, y): both readers keep image orientation and every map puts the hot corner top-left,
+    from the coordinates alone (the Visium image and its scale factor are not used)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.image import imsave
+
+    rows, cols, counts = _hot_corner_layout()
+    barcodes = [f"r{r}c{c}-1" for r, c in zip(rows, cols, strict=True)]
+    outs = tmp_path / "visium" / "outs"
+    (outs / "spatial").mkdir(parents=True)
+    make_fixtures.write_10x_h5(
+        sparse.csr_matrix(counts), barcodes, ["ENSG1", "ENSG2"], ["HOT", "FLAT"], outs / "filtered_feature_bc_matrix.h5"
+    )
+    pd.DataFrame(
+        {
+            "barcode": barcodes,
+            "in_tissue": 1,
+            "array_row": rows,
+            "array_col": cols,
+            "pxl_row_in_fullres": 2000 + 100 * rows,
+            "pxl_col_in_fullres": 1000 + 100 * cols,
+        }
+    ).to_csv(outs / "spatial" / "tissue_positions.csv", index=False)
+    (outs / "spatial" / "scalefactors_json.json").write_text(
+        '{"tissue_hires_scalef": 0.1, "spot_diameter_fullres": 55.0, "fiducial_diameter_fullres": 90.0}'
+    )
+    imsave(outs / "spatial" / "tissue_hires_image.png", np.zeros((300, 200, 3)))
+    gem = tmp_path / "tissue.gem"
+    lines = ["#FileFormat=GEMv0.1", "geneID\tx\ty\tMIDCount"]
+    for r, c, (hot, flat) in zip(rows, cols, counts, strict=True):
+        x, y = 50 * (200 + c) + 7, 50 * (300 + r) + 11  # one DNB inside bin (200 + column, 300 + row)
+        lines += [f"HOT\t{x}\t{y}\t{hot}", f"FLAT\t{x}\t{y}\t{flat}"]
+    gem.write_text("\n".join(lines) + "\n")
+
+    visium, stereo = read_visium(outs), read_stereo_gem(gem, BIN_SIZE)
+    assert visium.uns["spatial"][next(iter(visium.uns["spatial"]))]["images"]  # an image is there to be misused
+    for adata in (visium, stereo):
+        offsets, display, values, ax = _hot_panel(adata)
+        # drawn from obsm['spatial'] itself: no scale factor, no image
+        np.testing.assert_allclose(np.sort(offsets, axis=0), np.sort(adata.obsm["spatial"], axis=0))
+        assert not ax.images and ax.yaxis_inverted()
+        hot = np.asarray(values) > 10
+        assert hot.sum() == 4
+        # display coordinates grow right and up: the hot corner is left of and above every other spot
+        assert display[hot, 0].max() < display[~hot, 0].mean() and display[hot, 1].min() > display[~hot, 1].mean()
+        left, right = ax.get_xlim()
+        bottom, top = ax.get_ylim()
+        assert left < right and top < bottom  # x to the right, y down (image rows)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import anndata as ad
@@ -42,10 +43,10 @@ def _run(work: Path, *extra: str, timeout: int = 900) -> subprocess.CompletedPro
 
 
 def _report_tables(html: str) -> dict[str, str]:
-    """The warnings tables embedded in a Snakemake report (base64 data URIs), by sample."""
+    """The warnings tables embedded in a Snakemake report (HTML pages as base64 data URIs), by sample."""
     found = {}
-    for match in re.finditer(r"data:[^;]+;charset=[^;]+;filename=warnings\.tsv;base64,([A-Za-z0-9+/=]+)", html):
-        text = base64.b64decode(match.group(1)).decode()
+    for match in re.finditer(r"data:[^;]+;charset=[^;]+;filename=warnings\.html;base64,([A-Za-z0-9+/=]+)", html):
+        text = unescape(base64.b64decode(match.group(1)).decode())
         for sample in ("panel25", "rare"):
             if f"/{sample}/" in text or f"{sample}_" in text:
                 found[sample] = text
@@ -86,6 +87,7 @@ def run(tmp_path_factory):
     config["samples"] = str(work / "samples.tsv")
     config["lr_resource"]["name"] = "my_pairs.tsv"
     config["ccc"]["n_perms"] = 10
+    config["impute"]["compare"] = []  # the primary method only: this run checks real data, not the comparison
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     first = _run(work, "--cores", "2")
     assert first.returncode == 0, first.stderr[-4000:]
@@ -99,12 +101,12 @@ def test_small_panel_runs_with_a_warning_in_log_and_report(run):
     genes = pd.read_json(work / "results/panel25/prepared/genes.json", typ="series")
     n_input = len(genes["input"])
     assert 10 <= n_input < 50  # between the hard floor and the warning level
-    imputed = ad.read_h5ad(work / "results/panel25/imputed.h5ad")
+    imputed = ad.read_h5ad(work / "results/panel25/commst/imputed.h5ad")
     # spots with fewer than 10 counts over 25 genes are removed by QC; the rest is imputed
     assert 200 <= imputed.n_obs <= 250 and imputed.n_vars > 0 and np.isfinite(imputed.X).all()
     warning = f"share only {n_input} input genes (fewer than preprocess.min_shared_genes = 50)"
     assert warning in (work / "logs/panel25/preprocess.log").read_text()
-    table = pd.read_csv(work / "results/panel25/report/warnings.tsv", sep="\t")
+    table = pd.read_csv(work / "results/panel25/commst/report/warnings.tsv", sep="\t")
     assert any(warning in m for m in table.loc[table["step"] == "preprocess", "message"])
     assert warning in _report_tables((work / "report.html").read_text())["panel25"]
 
@@ -119,7 +121,7 @@ def test_rare_cell_types_are_kept_and_named_in_log_and_report(run):
     assert named in log and all(f"{t} (5)" in log for t in RARE)
     report = _report_tables((work / "report.html").read_text())["rare"]
     assert named in report and all(f"{t} (5)" in report for t in RARE)
-    assert (work / "results/rare/imputed.h5ad").is_file()
+    assert (work / "results/rare/commst/imputed.h5ad").is_file()
     # label-level CCC keeps the types with at least ccc.min_cells (5) cells and says which it leaves out
     ref_ccc = pd.read_csv(work / "results/rare/ccc/reference_rank_aggregate.tsv", sep="\t")
     assert set(RARE) & (set(ref_ccc["source"]) | set(ref_ccc["target"]))  # 5 cells: enough for ccc.min_cells
@@ -129,10 +131,10 @@ def test_rare_cell_types_are_kept_and_named_in_log_and_report(run):
         for line in (work / "logs/rare/ccc_reference.log").read_text().splitlines()
         if "leaves out" in line
     )
-    spots = ad.read_h5ad(work / "results/rare/imputed.h5ad").obs["matched_cell_type"].value_counts()
+    spots = ad.read_h5ad(work / "results/rare/commst/imputed.h5ad").obs["matched_cell_type"].value_counts()
     small = spots[spots < 5]
-    ccc_log = (work / "logs/rare/ccc_spatial.log").read_text()
-    spot_ccc = pd.read_csv(work / "results/rare/ccc/rank_aggregate.tsv", sep="\t")
+    ccc_log = (work / "logs/rare/commst/ccc_spatial.log").read_text()
+    spot_ccc = pd.read_csv(work / "results/rare/commst/ccc/rank_aggregate.tsv", sep="\t")
     for label in small.index:
         assert f"{label} ({small[label]})" in ccc_log
         assert label not in set(spot_ccc["source"]) | set(spot_ccc["target"])
@@ -144,7 +146,7 @@ def test_own_lr_table_and_the_communication_outputs(run):
     own = pd.read_csv(work / "my_pairs.tsv", sep="\t")
     table = pd.read_csv(work / "results/priors/mouse/lr_resource.tsv", sep="\t")
     assert set(zip(table["ligand"], table["receptor"])) == set(zip(own["ligand"], own["receptor"]))
-    biv = pd.read_csv(work / "results/rare/ccc/bivariate.tsv", sep="\t")
+    biv = pd.read_csv(work / "results/rare/commst/ccc/bivariate.tsv", sep="\t")
     assert "^".join(OWN_PAIR) in set(biv["interaction"])
     assert set(zip(biv["ligand"], biv["receptor"])) <= set(zip(own["ligand"], own["receptor"]))
     columns = [
@@ -172,24 +174,24 @@ def test_own_lr_table_and_the_communication_outputs(run):
     assert set(biv["ligand_status"]) <= {"measured", "imputed", "guarded"}
     assert (biv["significant"] == ((biv["qvalue"] < 0.05) & (biv["global_score"] > 0))).all()
     # the MERFISH panel measured these genes: the measured data test the same pairs
-    measured = pd.read_csv(work / "results/rare/ccc/bivariate_measured.tsv", sep="\t")
+    measured = pd.read_csv(work / "results/rare/commst/ccc/bivariate_measured.tsv", sep="\t")
     assert len(measured) > 0 and biv["measured_testable"].sum() == len(
         set(measured["interaction"]) & set(biv["interaction"])
     )
     assert (biv["only_after_imputation"] == (biv["significant"] & ~biv["measured_significant"])).all()
-    local = ad.read_h5ad(work / "results/rare/ccc/local_scores.h5ad")
+    local = ad.read_h5ad(work / "results/rare/commst/ccc/local_scores.h5ad")
     assert list(local.var_names) == list(biv["interaction"]) and local.obsm["spatial"].shape == (local.n_obs, 2)
-    moran = pd.read_csv(work / "results/rare/ccc/moran.tsv", sep="\t")
+    moran = pd.read_csv(work / "results/rare/commst/ccc/moran.tsv", sep="\t")
     assert len(moran) > 10 and moran["moran_observed"].notna().all()
     html = (work / "report.html").read_text(errors="ignore")
     for png in (
-        "interaction_maps.png",
-        "imputed_vs_measured.png",
-        "moran_inflation.png",
-        "dotplot_spots_rank_aggregate.png",
-        "dotplot_reference_rank_aggregate.png",
+        "commst/report/interaction_maps.png",
+        "commst/report/imputed_vs_measured.png",
+        "commst/report/moran_inflation.png",
+        "commst/report/dotplot_spots_rank_aggregate.png",
+        "report/dotplot_reference_rank_aggregate.png",
     ):
-        assert (work / "results/rare/report" / png).stat().st_size > 10_000 and png in html
+        assert (work / "results/rare" / png).stat().st_size > 10_000 and png.split("/")[-1] in html
 
 
 def test_liana_failure_is_our_message_and_the_other_sample_finishes(run):
@@ -200,24 +202,24 @@ def test_liana_failure_is_our_message_and_the_other_sample_finishes(run):
     default profile's keep-going the other sample's job would never start.
     """
     work = run
-    broken = ad.read_h5ad(work / "results/rare/imputed.h5ad")
+    broken = ad.read_h5ad(work / "results/rare/commst/imputed.h5ad")
     broken.X[0, 0] = np.nan
-    broken.write_h5ad(work / "results/rare/imputed.h5ad")
+    broken.write_h5ad(work / "results/rare/commst/imputed.h5ad")
     config = yaml.safe_load((work / "config.yaml").read_text())
     config["report"]["n_genes"] += 1
     (work / "config.yaml").write_text(yaml.safe_dump(config))
-    before = (work / "results/panel25/report/top_interactions.png").stat().st_mtime_ns
-    again = _run(work, "--cores", "1", "--prioritize", "results/rare/ccc/bivariate.tsv")
+    before = (work / "results/panel25/commst/report/top_interactions.png").stat().st_mtime_ns
+    again = _run(work, "--cores", "1", "--prioritize", "results/rare/commst/ccc/bivariate.tsv")
     said = again.stdout + again.stderr
     assert again.returncode != 0
-    log = (work / "logs/rare/ccc_spatial.log").read_text()
+    log = (work / "logs/rare/commst/ccc_spatial.log").read_text()
     assert (
         "sample 'rare', step ccc_spatial (LIANA bivariate cosine/morans): LIANA failed "
         "(ValueError: mat contains non finite values" in log
     )
     assert "Fix: check this step's input file" in log and "Fix: check this step's input file" in said
-    assert not (work / "results/rare/ccc/bivariate.tsv").exists()
+    assert not (work / "results/rare/commst/ccc/bivariate.tsv").exists()
     # the other sample ran to the end
-    assert (work / "results/panel25/report/top_interactions.png").stat().st_mtime_ns > before
-    assert pd.read_csv(work / "results/panel25/ccc/bivariate.tsv", sep="\t")["pvalue"].notna().all()
+    assert (work / "results/panel25/commst/report/top_interactions.png").stat().st_mtime_ns > before
+    assert pd.read_csv(work / "results/panel25/commst/ccc/bivariate.tsv", sep="\t")["pvalue"].notna().all()
     assert not list((work / "results").rglob("*.part*"))

@@ -136,8 +136,8 @@ def test_sbatch_requests_follow_the_rules_resources(runs):
 
 def test_outputs_equal_a_local_run(runs):
     local, cluster, _ = runs
-    a = ad.read_h5ad(local / "results/mini/imputed.h5ad")
-    b = ad.read_h5ad(cluster / "results/mini/imputed.h5ad")
+    a = ad.read_h5ad(local / "results/mini/commst/imputed.h5ad")
+    b = ad.read_h5ad(cluster / "results/mini/commst/imputed.h5ad")
     assert a.n_obs > 100 and a.n_vars > 20
     assert list(a.obs_names) == list(b.obs_names) and list(a.var_names) == list(b.var_names)
     assert np.asarray(a.X).tobytes() == np.asarray(b.X).tobytes()
@@ -148,8 +148,8 @@ def test_outputs_equal_a_local_run(runs):
     )
     tables = [
         "results/priors/human/lr_resource.tsv",
-        "results/mini/ccc/bivariate.tsv",
-        "results/mini/ccc/rank_aggregate.tsv",
+        "results/mini/commst/ccc/bivariate.tsv",
+        "results/mini/commst/ccc/rank_aggregate.tsv",
         "results/mini/ccc/reference_rank_aggregate.tsv",
     ]
     for name in tables:

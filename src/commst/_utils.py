@@ -100,6 +100,22 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, close: bool = True, *
         plt.close(fig)
 
 
+def spatial_axes(ax: Any) -> Any:
+    """Put a spatial map's axes in the package's one orientation: equal aspect, x to the right,
+    y growing downward as the rows of a tissue image (Visium pixels, Stereo-seq chip coordinates;
+    see :mod:`commst.pl`). Idempotent; returns ``ax``."""
+    ax.set_aspect("equal")
+    if not ax.yaxis_inverted():
+        ax.invert_yaxis()
+    return ax
+
+
+def write_text(text: str, path: str | os.PathLike[str]) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``obj`` as indented JSON atomically."""
     with atomic_path(path) as tmp:

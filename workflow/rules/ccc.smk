@@ -5,23 +5,19 @@
 
 rule ccc_measured:
     input:
-        imputed="results/{sample}/imputed.h5ad",
+        imputed="results/{sample}/{method}/imputed.h5ad",
         spatial="results/{sample}/prepared/spatial.h5ad",
         lr=get_lr_resource,
     output:
-        bivariate="results/{sample}/ccc/bivariate_measured.tsv",
-        moran=report(
-            "results/{sample}/ccc/moran.tsv",
-            caption="../report/moran_table.rst",
-            category="Communication",
-            subcategory="imputed vs measured",
-            labels={"sample": "{sample}", "table": "Moran's I"},
-        ),
-        warnings="results/{sample}/ccc/measured_warnings.tsv",
+        bivariate="results/{sample}/{method}/ccc/bivariate_measured.tsv",
+        moran="results/{sample}/{method}/ccc/moran.tsv",  # in the report as moran.html (report_run)
+        warnings="results/{sample}/{method}/ccc/measured_warnings.tsv",
     log:
-        "logs/{sample}/ccc_measured.log",
+        "logs/{sample}/{method}/ccc_measured.log",
     benchmark:
-        "benchmarks/{sample}/ccc_measured.tsv"
+        "benchmarks/{sample}/{method}/ccc_measured.tsv"
+    wildcard_constraints:
+        method=IMPUTE_METHOD,
     conda:
         "../../envs/ccc.yaml"
     threads: 1
@@ -37,26 +33,23 @@ rule ccc_measured:
 
 rule ccc_spatial:
     input:
-        imputed="results/{sample}/imputed.h5ad",
-        measured="results/{sample}/ccc/bivariate_measured.tsv",
+        imputed="results/{sample}/{method}/imputed.h5ad",
+        measured="results/{sample}/{method}/ccc/bivariate_measured.tsv",
         lr=get_lr_resource,
     output:
-        bivariate=report(
-            "results/{sample}/ccc/bivariate.tsv",
-            caption="../report/bivariate_table.rst",
-            category="Communication",
-            subcategory="spatial LR pairs",
-            labels={"sample": "{sample}", "table": "bivariate"},
-        ),
-        local_scores="results/{sample}/ccc/local_scores.h5ad",
+        bivariate="results/{sample}/{method}/ccc/bivariate.tsv",  # in the report as bivariate.html (report_run)
+        local_scores="results/{sample}/{method}/ccc/local_scores.h5ad",
         celltype=expand(
-            "results/{{sample}}/ccc/{method}.tsv", method=get_celltype_methods()
+            "results/{{sample}}/{{method}}/ccc/{celltype}.tsv",
+            celltype=get_celltype_methods(),
         ),
-        warnings="results/{sample}/ccc/warnings.tsv",
+        warnings="results/{sample}/{method}/ccc/warnings.tsv",
     log:
-        "logs/{sample}/ccc_spatial.log",
+        "logs/{sample}/{method}/ccc_spatial.log",
     benchmark:
-        "benchmarks/{sample}/ccc_spatial.tsv"
+        "benchmarks/{sample}/{method}/ccc_spatial.tsv"
+    wildcard_constraints:
+        method=IMPUTE_METHOD,
     conda:
         "../../envs/ccc.yaml"
     threads: 1
@@ -77,8 +70,8 @@ rule ccc_reference:
         lr=get_lr_resource,
     output:
         tables=expand(
-            "results/{{sample}}/ccc/reference_{method}.tsv",
-            method=get_celltype_methods(),
+            "results/{{sample}}/ccc/reference_{celltype}.tsv",
+            celltype=get_celltype_methods(),
         ),
         warnings="results/{sample}/ccc/reference_warnings.tsv",
     log:

@@ -30,6 +30,7 @@ def config_schema():
     schema = load_schema("../schemas/config.schema.yaml")
     impute = schema["properties"]["impute"]["properties"]
     impute["method"]["enum"] = list(REGISTRY)
+    impute["compare"]["items"]["enum"] = list(REGISTRY)
     for name, meta in REGISTRY.items():
         if meta.config_section == f"impute.{name}" and name not in impute:
             impute[name] = {"type": "object", "default": dict(meta.defaults)}
@@ -188,6 +189,11 @@ wildcard_constraints:
     species="human|mouse",
 
 
+#: `{method}` of a sample's per-method tree (results/{sample}/{method}/): a registered method. Set
+#: on each of those rules (benchmark.smk's global `method` constraint is its own methods').
+IMPUTE_METHOD = "|".join(map(re.escape, REGISTRY))
+
+
 onstart:
     # temporary files of jobs killed in an earlier run (outputs are written atomically)
     from commst._utils import remove_stale_parts
@@ -250,9 +256,11 @@ def method_env(name):
     return REGISTRY[name].env if name in REGISTRY else "model"
 
 
-def impute_method():
-    """The registry entry of the configured imputation method (commst.tl.methods.MethodMeta)."""
-    return REGISTRY[config["impute"]["method"]]
+def impute_methods():
+    """The methods run on every sample: `impute: method:` (the primary, first), then `impute: compare:`."""
+    return list(
+        dict.fromkeys([config["impute"]["method"], *config["impute"]["compare"]])
+    )
 
 
 def config_section(dotted):
@@ -260,30 +268,71 @@ def config_section(dotted):
     return lookup(dpath=dotted.replace(".", "/"), within=config, default={})
 
 
+#: What every method's tree holds, relative to results/{sample}/{method}/.
+METHOD_OUTPUTS = (
+    "imputed.h5ad",
+    "quality.tsv",
+    "ccc/bivariate.tsv",
+    "ccc/rank_aggregate.tsv",
+    "report/spatial_lr_genes.png",
+    "report/top_interactions.png",
+    "report/interaction_maps.png",
+    "report/imputed_vs_measured.png",
+    "report/moran_inflation.png",
+    "report/overview.html",
+)
+
+
 def get_final_output():
     outputs = [
         f"results/priors/{species}/manifest.json"
         for species in sorted(set(samples["species"]))
     ]
+    celltype = get_celltype_methods()
     for sample in samples.index:
+        outputs += [f"results/{sample}/ccc/reference_{name}.tsv" for name in celltype]
         outputs += [
-            f"results/{sample}/imputed.h5ad",
-            f"results/{sample}/quality.tsv",
-            f"results/{sample}/ccc/bivariate.tsv",
-            f"results/{sample}/ccc/rank_aggregate.tsv",
-            f"results/{sample}/ccc/reference_rank_aggregate.tsv",
-            f"results/{sample}/report/spatial_lr_genes.png",
-            f"results/{sample}/report/top_interactions.png",
-            f"results/{sample}/report/interaction_maps.png",
-            f"results/{sample}/report/imputed_vs_measured.png",
-            f"results/{sample}/report/moran_inflation.png",
+            f"results/{sample}/report/dotplot_reference_{name}.png" for name in celltype
         ]
-        outputs += [
-            f"results/{sample}/report/dotplot_{side}_{method}.png"
-            for side in ("spots", "reference")
-            for method in get_celltype_methods()
-        ]
+        for method in impute_methods():
+            outputs += [f"results/{sample}/{method}/{name}" for name in METHOD_OUTPUTS]
+            outputs += [
+                f"results/{sample}/{method}/report/dotplot_spots_{name}.png"
+                for name in celltype
+            ]
+        if len(impute_methods()) > 1:
+            outputs += get_comparison_outputs(sample)
     return outputs
+
+
+def get_comparison_outputs(sample):
+    return [
+        f"results/{sample}/report/method_comparison.{ext}" for ext in ("png", "html")
+    ]
+
+
+def get_comparison_inputs(wildcards):
+    """Each method's imputed spots, quality check and spatial LR pairs (primary first)."""
+    return {
+        kind: [
+            f"results/{wildcards.sample}/{method}/{name}" for method in impute_methods()
+        ]
+        for kind, name in (
+            ("imputed", "imputed.h5ad"),
+            ("quality", "quality.tsv"),
+            ("bivariate", "ccc/bivariate.tsv"),
+        )
+    }
+
+
+def get_warnings_tables(wildcards):
+    """Every step's warnings table of a sample's method (preprocess, ccc_measured, ccc_spatial, ccc_reference)."""
+    return [
+        f"results/{wildcards.sample}/prepared/warnings.tsv",
+        f"results/{wildcards.sample}/{wildcards.method}/ccc/measured_warnings.tsv",
+        f"results/{wildcards.sample}/{wildcards.method}/ccc/warnings.tsv",
+        f"results/{wildcards.sample}/ccc/reference_warnings.tsv",
+    ]
 
 
 def get_impute_inputs(wildcards):
@@ -295,22 +344,27 @@ def get_impute_inputs(wildcards):
     return inputs
 
 
-def impute_env():
-    """The conda env of the configured method's impute job (its registry entry's)."""
-    return f"../../envs/{impute_method().env}.yaml"
+def impute_env(wildcards):
+    """The conda env of a method's impute job (its registry entry's)."""
+    return f"../../envs/{method_env(wildcards.method)}.yaml"
 
 
-def impute_params():
+def impute_params(wildcards):
     """The method's own settings (its config section)."""
-    return config_section(impute_method().config_section)
+    return config_section(REGISTRY[wildcards.method].config_section)
 
 
-def impute_provenance():
-    """The config sections an imputed file depends on, recorded in its uns['commst']['config']."""
-    meta = impute_method()
-    # the method's own section only: editing another method's settings reruns nothing
+def impute_provenance(wildcards):
+    """The config sections a method's imputed file depends on, recorded in its uns['commst']['config'].
+
+    Its own settings only: editing another method's, choosing another primary or adding a method to
+    `impute: compare:` reruns nothing of it.
+    """
+    meta = REGISTRY[wildcards.method]
     impute = {
-        k: v for k, v in config["impute"].items() if k not in REGISTRY or k == meta.name
+        k: v
+        for k, v in config["impute"].items()
+        if k not in ("method", "compare") and (k not in REGISTRY or k == meta.name)
     }
     sections = {
         "lr_resource": config["lr_resource"],

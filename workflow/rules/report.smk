@@ -1,39 +1,41 @@
 rule report_figures:
     input:
-        imputed="results/{sample}/imputed.h5ad",
-        bivariate="results/{sample}/ccc/bivariate.tsv",
-        spatial_celltype="results/{sample}/ccc/rank_aggregate.tsv",
+        imputed="results/{sample}/{method}/imputed.h5ad",
+        bivariate="results/{sample}/{method}/ccc/bivariate.tsv",
+        spatial_celltype="results/{sample}/{method}/ccc/rank_aggregate.tsv",
         reference_celltype="results/{sample}/ccc/reference_rank_aggregate.tsv",
-        warnings=[
-            "results/{sample}/prepared/warnings.tsv",
-            "results/{sample}/ccc/measured_warnings.tsv",
-            "results/{sample}/ccc/warnings.tsv",
-            "results/{sample}/ccc/reference_warnings.tsv",
-        ],
+        warnings=get_warnings_tables,
     output:
         spatial=report(
-            "results/{sample}/report/spatial_lr_genes.png",
+            "results/{sample}/{method}/report/spatial_lr_genes.png",
             caption="../report/spatial_lr_genes.rst",
             category="Imputed LR genes",
-            labels={"sample": "{sample}", "figure": "spatial maps"},
+            subcategory="top LR genes",
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "spatial maps",
+            },
         ),
         interactions=report(
-            "results/{sample}/report/top_interactions.png",
+            "results/{sample}/{method}/report/top_interactions.png",
             caption="../report/top_interactions.rst",
             category="Communication",
             subcategory="spatial LR pairs",
-            labels={"sample": "{sample}", "figure": "top interactions"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "top interactions",
+            },
         ),
-        warnings=report(
-            "results/{sample}/report/warnings.tsv",
-            caption="../report/warnings.rst",
-            category="Warnings",
-            labels={"sample": "{sample}", "table": "warnings"},
-        ),
+        # shown in the report as warnings.html (rule report_run)
+        warnings="results/{sample}/{method}/report/warnings.tsv",
     log:
-        "logs/{sample}/report_figures.log",
+        "logs/{sample}/{method}/report_figures.log",
     benchmark:
-        "benchmarks/{sample}/report_figures.tsv"
+        "benchmarks/{sample}/{method}/report_figures.tsv"
+    wildcard_constraints:
+        method=IMPUTE_METHOD,
     conda:
         "../../envs/ccc.yaml"
     threads: 1
@@ -49,36 +51,50 @@ rule report_figures:
 
 rule report_communication:
     input:
-        imputed="results/{sample}/imputed.h5ad",
-        bivariate="results/{sample}/ccc/bivariate.tsv",
-        local_scores="results/{sample}/ccc/local_scores.h5ad",
-        moran="results/{sample}/ccc/moran.tsv",
+        imputed="results/{sample}/{method}/imputed.h5ad",
+        bivariate="results/{sample}/{method}/ccc/bivariate.tsv",
+        local_scores="results/{sample}/{method}/ccc/local_scores.h5ad",
+        moran="results/{sample}/{method}/ccc/moran.tsv",
     output:
         maps=report(
-            "results/{sample}/report/interaction_maps.png",
+            "results/{sample}/{method}/report/interaction_maps.png",
             caption="../report/interaction_maps.rst",
             category="Communication",
             subcategory="spatial LR pairs",
-            labels={"sample": "{sample}", "figure": "interaction maps"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "interaction maps",
+            },
         ),
         measured=report(
-            "results/{sample}/report/imputed_vs_measured.png",
+            "results/{sample}/{method}/report/imputed_vs_measured.png",
             caption="../report/imputed_vs_measured.rst",
             category="Communication",
             subcategory="imputed vs measured",
-            labels={"sample": "{sample}", "figure": "imputed vs measured"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "imputed vs measured",
+            },
         ),
         moran=report(
-            "results/{sample}/report/moran_inflation.png",
+            "results/{sample}/{method}/report/moran_inflation.png",
             caption="../report/moran_inflation.rst",
             category="Communication",
             subcategory="imputed vs measured",
-            labels={"sample": "{sample}", "figure": "Moran's I inflation"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "Moran's I inflation",
+            },
         ),
     log:
-        "logs/{sample}/report_communication.log",
+        "logs/{sample}/{method}/report_communication.log",
     benchmark:
-        "benchmarks/{sample}/report_communication.tsv"
+        "benchmarks/{sample}/{method}/report_communication.tsv"
+    wildcard_constraints:
+        method=IMPUTE_METHOD,
     conda:
         "../../envs/ccc.yaml"
     threads: 1
@@ -93,26 +109,26 @@ rule report_communication:
 
 rule report_celltype_dotplot:
     input:
-        table=lambda wc: (
-            f"results/{wc.sample}/ccc/reference_{wc.method}.tsv"
-            if wc.side == "reference"
-            else f"results/{wc.sample}/ccc/{wc.method}.tsv"
-        ),
+        table="results/{sample}/{method}/ccc/{celltype}.tsv",
     output:
         report(
-            "results/{sample}/report/dotplot_{side}_{method}.png",
+            "results/{sample}/{method}/report/dotplot_spots_{celltype}.png",
             caption="../report/celltype_dotplot.rst",
             category="Communication",
             subcategory="label level",
-            labels={"sample": "{sample}", "figure": "{side} {method}"},
+            labels={
+                "sample": "{sample}",
+                "method": "{method}",
+                "figure": "spots {celltype}",
+            },
         ),
     log:
-        "logs/{sample}/report_dotplot_{side}_{method}.log",
+        "logs/{sample}/{method}/report_dotplot_spots_{celltype}.log",
     benchmark:
-        "benchmarks/{sample}/report_dotplot_{side}_{method}.tsv"
+        "benchmarks/{sample}/{method}/report_dotplot_spots_{celltype}.tsv"
     wildcard_constraints:
-        side="spots|reference",
-        method="|".join(get_celltype_methods()),
+        method=IMPUTE_METHOD,
+        celltype="|".join(get_celltype_methods()),
     conda:
         "../../envs/ccc.yaml"
     threads: 1
@@ -121,5 +137,66 @@ rule report_celltype_dotplot:
         runtime=20,
     params:
         top_n=config["report"]["n_interactions"],
+        side="spots",
     script:
         "../../scripts/report_dotplot.py"
+
+
+# the reference's label-level tables do not depend on the method: one figure per sample
+use rule report_celltype_dotplot as report_reference_dotplot with:
+    input:
+        table="results/{sample}/ccc/reference_{celltype}.tsv",
+    output:
+        report(
+            "results/{sample}/report/dotplot_reference_{celltype}.png",
+            caption="../report/celltype_dotplot.rst",
+            category="Communication",
+            subcategory="label level",
+            labels={
+                "sample": "{sample}",
+                "method": "reference",
+                "figure": "reference {celltype}",
+            },
+        ),
+    log:
+        "logs/{sample}/report_dotplot_reference_{celltype}.log",
+    benchmark:
+        "benchmarks/{sample}/report_dotplot_reference_{celltype}.tsv"
+    wildcard_constraints:
+        celltype="|".join(get_celltype_methods()),
+    params:
+        top_n=config["report"]["n_interactions"],
+        side="reference",
+
+
+rule report_method_comparison:
+    input:
+        unpack(get_comparison_inputs),
+    output:
+        figure=report(
+            "results/{sample}/report/method_comparison.png",
+            caption="../report/method_comparison.rst",
+            category="Method comparison",
+            labels={"sample": "{sample}", "figure": "methods compared"},
+        ),
+        table=report(
+            "results/{sample}/report/method_comparison.html",
+            caption="../report/method_comparison_table.rst",
+            category="Method comparison",
+            labels={"sample": "{sample}", "table": "methods compared"},
+        ),
+    log:
+        "logs/{sample}/report_method_comparison.log",
+    benchmark:
+        "benchmarks/{sample}/report_method_comparison.tsv"
+    conda:
+        "../../envs/ccc.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input, attempt: max(4000, 4 * input.size_mb) * attempt,
+        runtime=20,
+    params:
+        methods=impute_methods(),
+        n_top=config["report"]["n_interactions"],
+    script:
+        "../../scripts/report_method_comparison.py"

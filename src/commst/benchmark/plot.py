@@ -16,6 +16,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from commst._constants import Keys
+from commst._utils import spatial_axes
 
 _LABELS = {"pcc": "PCC", "ssim": "SSIM", "rmse": "RMSE", "js": "JS"}
 
@@ -159,7 +160,7 @@ def plot_spatial_genes(
             ax = axes[i][j]
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_aspect("equal")
+            spatial_axes(ax)  # the orientation of every spatial map (commst.pl)
             if i == 0:
                 ax.set_title(name)
             if j == 0:

@@ -8,11 +8,10 @@ import anndata as ad
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import squidpy as sq
 from matplotlib.figure import Figure
 
 from .._constants import subunits
-from ._spatial import spot_panels, spot_size
+from ._spatial import spot_map, spot_panels
 
 
 def _significance_title(bivariate: pd.DataFrame) -> str:
@@ -107,19 +106,7 @@ def interaction_maps(local_scores: ad.AnnData, imputed: ad.AnnData, bivariate: p
         for role in ("ligand", "receptor"):
             values[f"{inter} {role}"] = _entity_values(imputed, row[role])
             titles.append(f"{role} {row[role]} (imputed)")
-    panels = spot_panels(imputed, values)
-    sq.pl.spatial_scatter(
-        panels,
-        color=list(values),
-        title=titles,
-        shape=None,
-        size=spot_size(panels.n_obs),
-        ncols=3,
-        cmap="viridis",
-        frameon=False,
-        return_ax=False,
-    )
-    fig = plt.gcf()
+    fig = spot_map(spot_panels(imputed, values), list(values), title=titles, ncols=3)
     heading = "Top significant interactions" if len(significant) else "Top-scoring interactions: none is significant"
     fig.suptitle(f"{heading} ({_significance_title(bivariate)}): local score, ligand, receptor")
     return fig
