@@ -32,6 +32,19 @@ def demo_pair() -> tuple[ad.AnnData, ad.AnnData]:
     return spatial, reference
 
 
+def prepared_demo_subset(demo_pair, n_spots: int, seed: int = 0) -> tuple[ad.AnnData, ad.AnnData, list[str]]:
+    """``n_spots`` seeded demo spots and the demo reference, prepared (consensus LR genes, human
+    aliases), with the run's input genes."""
+    from commst.pp import prepare
+    from commst.priors import load_alias_map, load_lr_resource, lr_genes
+
+    spatial, reference = demo_pair
+    spatial = spatial[np.random.default_rng(seed).choice(spatial.n_obs, n_spots, replace=False)].copy()
+    lr = load_lr_resource("consensus", "human")
+    spatial, reference = prepare(spatial, reference, lr_genes(lr), alias_map=load_alias_map("human"))
+    return spatial, reference, list(spatial.uns["commst"]["genes"]["input"])
+
+
 def snakemake_cmd(work: Path, *args: str, configfile: Path | None = None, snakefile: Path | None = None) -> list[str]:
     """The command line of a workflow run in ``work``: the repository's Snakefile (or
     ``snakefile``), ``work/config.yaml`` (or ``configfile``), then ``args`` (targets, options)."""

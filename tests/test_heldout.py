@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import prepared_demo_subset
 
 from commst.model import impute_commst, quality_table
-from commst.pp import prepare
-from commst.priors import load_alias_map, load_lr_resource, lr_genes
 from commst.tl import compare_methods, get_method, heldout_check, with_heldout_check
 from commst.tl._heldout import QUALITY_COLUMNS
 
@@ -16,11 +15,7 @@ from commst.tl._heldout import QUALITY_COLUMNS
 @pytest.fixture(scope="module")
 def lymph_300(demo_pair):
     """300 demo spots and the demo reference, prepared, with the run's input genes."""
-    spatial, reference = demo_pair
-    spatial = spatial[np.random.default_rng(0).choice(spatial.n_obs, 300, replace=False)].copy()
-    lr = load_lr_resource("consensus", "human")
-    spatial, reference = prepare(spatial, reference, lr_genes(lr), alias_map=load_alias_map("human"))
-    return spatial, reference, list(spatial.uns["commst"]["genes"]["input"])
+    return prepared_demo_subset(demo_pair, 300)
 
 
 @pytest.fixture(scope="module")

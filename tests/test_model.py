@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import prepared_demo_subset
 from scipy import stats
 
 from commst._constants import Keys
@@ -19,8 +20,6 @@ from commst.model._predictive import Dispersion, expected_lognorm, nb_interval
 from commst.model._search import NeighbourIndex
 from commst.model._select import choose, select_on_masked_genes
 from commst.model._space import MatchingSpace
-from commst.pp import prepare
-from commst.priors import load_alias_map, load_lr_resource, lr_genes
 from commst.tl import build_imputed, get_method
 
 
@@ -234,11 +233,7 @@ def test_config_rejects_a_default_off_the_grid_and_unknown_keys():
 @pytest.fixture(scope="module")
 def lymph_subsample(demo_pair):
     """400 demo spots and the demo reference, prepared; 25 % of the non-LR input genes held out."""
-    spatial, reference = demo_pair
-    spatial = spatial[np.random.default_rng(0).choice(spatial.n_obs, 400, replace=False)].copy()
-    lr = load_lr_resource("consensus", "human")
-    spatial, reference = prepare(spatial, reference, lr_genes(lr), alias_map=load_alias_map("human"))
-    inputs = list(spatial.uns["commst"]["genes"]["input"])
+    spatial, reference, inputs = prepared_demo_subset(demo_pair, 400)
     held = sorted(np.random.default_rng(1).choice(inputs, len(inputs) // 4, replace=False))
     visible = [g for g in inputs if g not in set(held)]
     return spatial, reference, held, visible
