@@ -202,3 +202,26 @@ def zscore(x: np.ndarray) -> np.ndarray:
     """Z-score the columns of ``x`` (population SD); constant columns become zeros."""
     sd = x.std(axis=0)
     return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def pcc(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Pearson correlation per column (gene) over rows (spots).
+
+    Parameters
+    ----------
+    truth, pred
+        Spots x genes arrays of the same shape.
+
+    Returns
+    -------
+    Array with one value per gene: NaN where the truth is constant, 0 where only the
+    prediction is constant.
+    """
+    t = truth - truth.mean(axis=0)
+    p = pred - pred.mean(axis=0)
+    st, sp = np.sqrt((t**2).sum(axis=0)), np.sqrt((p**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (t * p).sum(axis=0) / (st * sp)
+    r = np.where(sp > 0, r, 0.0)
+    r = np.where(st > 0, r, np.nan)
+    return np.clip(r, -1.0, 1.0)

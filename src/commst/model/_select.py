@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..benchmark.metrics import pcc
+from .._utils import pcc
 from ..pp import lognorm
 from ..tl.methods.spage import neighbour_weights
 from ._config import CommSTConfig, Setting

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from matplotlib.figure import Figure
 
 from .._constants import Keys
-from ..benchmark.metrics import pcc
+from .._utils import pcc
 from ._spatial import spot_map, spot_panels
 
 

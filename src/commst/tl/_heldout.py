@@ -27,7 +27,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from ..benchmark.metrics import pcc
+from .._utils import pcc
 from ..model import CommSTConfig
 from ..pp import counts_matrix, library_size, lognorm, target_sum_of
 from ._types import ImputationResult

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import sparse, stats
 from scipy.special import rel_entr
 
-from commst._utils import zscore
+from commst._utils import pcc, zscore
 
 logger = logging.getLogger(__name__)
 
@@ -76,29 +76,6 @@ def _check_nonnegative(arr: np.ndarray, name: str) -> None:
             f"{name} has negative values; SSIM and JS need non-negative expression "
             "(pass counts or log-normalised values, not z-scores)"
         )
-
-
-def pcc(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Pearson correlation per column (gene) over rows (spots).
-
-    Parameters
-    ----------
-    truth, pred
-        Spots x genes arrays of the same shape.
-
-    Returns
-    -------
-    Array with one value per gene: NaN where the truth is constant, 0 where only the
-    prediction is constant.
-    """
-    t = truth - truth.mean(axis=0)
-    p = pred - pred.mean(axis=0)
-    st, sp = np.sqrt((t**2).sum(axis=0)), np.sqrt((p**2).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (t * p).sum(axis=0) / (st * sp)
-    r = np.where(sp > 0, r, 0.0)
-    r = np.where(st > 0, r, np.nan)
-    return np.clip(r, -1.0, 1.0)
 
 
 def _scale_max(x: np.ndarray) -> np.ndarray:
