@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._search import TypeNeighbours
+from ._sparse import dense_product
 
 _TINY = 1e-12
 
@@ -103,7 +104,7 @@ def pooled_profiles(
     depth; the pooled depth (spots × types) is the groups' summed ``depth``.
     """
     pooled_depth = np.asarray(groups @ depth).ravel()
-    num = np.asarray((groups @ counts).toarray(), dtype=np.float32)
+    num = dense_product(groups, counts, np.float32)
     prof = num / np.maximum(pooled_depth, _TINY).astype(np.float32)[:, None]
     n = groups.shape[0] // n_types
     return prof.reshape(n, n_types, -1), (pooled_depth > 0).reshape(n, n_types), pooled_depth.reshape(n, n_types)
@@ -264,7 +265,7 @@ class MixtureWeights:
         out = {a: np.empty((n, G), np.float64) for a in self.pi}
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
-            num = np.asarray((self.groups[start * T : stop * T] @ counts).toarray(), np.float32)
+            num = dense_product(self.groups[start * T : stop * T], counts, np.float32)
             num = num.reshape(stop - start, T, G)
             inv = 1.0 / np.maximum(self.pooled_depth[start:stop], _TINY)
             for a, pi in self.pi.items():
