@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
+import numba
 import numpy as np
 from scipy import special, stats
 
@@ -24,22 +25,47 @@ class _ExpectedLog:
         self.tab = tab
 
     def __call__(self, mu: np.ndarray, c: np.ndarray) -> np.ndarray:
-        c = np.broadcast_to(np.asarray(c, np.float64)[:, None], mu.shape)
-        lm = np.clip(np.log(np.maximum(mu, 1e-300)), self.lmu[0], self.lmu[-1])
-        lc = np.clip(np.log(np.maximum(c, 1e-300)), self.lc[0], self.lc[-1])
-        fi = (lm - self.lmu[0]) / (self.lmu[1] - self.lmu[0])
-        fj = (lc - self.lc[0]) / (self.lc[1] - self.lc[0])
-        i0 = np.minimum(fi.astype(int), self.lmu.size - 2)
-        j0 = np.minimum(fj.astype(int), self.lc.size - 2)
-        di, dj = fi - i0, fj - j0
-        t = self.tab
-        out = (
-            (1 - di) * (1 - dj) * t[i0, j0]
-            + di * (1 - dj) * t[i0 + 1, j0]
-            + (1 - di) * dj * t[i0, j0 + 1]
-            + di * dj * t[i0 + 1, j0 + 1]
-        )
-        return np.where(mu < np.exp(self.lmu[0]), mu * np.log1p(c), out)  # below the grid: linear in mu
+        """The table at spots × genes ``mu`` and one ``c`` per spot (row)."""
+        mu = np.ascontiguousarray(mu, np.float64)
+        out = np.empty(mu.shape, np.float64)
+        if mu.size:
+            _bilinear(mu, np.asarray(c, np.float64).ravel(), self.lmu, self.lc, self.tab, out)
+        return out
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _bilinear(
+    mu: np.ndarray, c: np.ndarray, lmu: np.ndarray, lc: np.ndarray, tab: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """Bilinear interpolation of ``tab`` in ``(log mu, log c)``, clipped to the grid; linear in ``mu`` below it."""
+    n_mu, n_c = lmu.size, lc.size
+    d_mu, d_c = lmu[1] - lmu[0], lc[1] - lc[0]
+    mu_min = np.exp(lmu[0])
+    for r in numba.prange(mu.shape[0]):
+        cr = c[r]
+        lcr = min(max(np.log(max(cr, 1e-300)), lc[0]), lc[n_c - 1])
+        fj = (lcr - lc[0]) / d_c
+        j0 = min(int(fj), n_c - 2)
+        dj = fj - j0
+        low = np.log1p(cr)
+        for g in range(mu.shape[1]):
+            m = mu[r, g]
+            if m != m:  # NaN stays NaN (never an index)
+                out[r, g] = m
+                continue
+            if m < mu_min:
+                out[r, g] = m * low
+                continue
+            lm = min(max(np.log(m), lmu[0]), lmu[n_mu - 1])
+            fi = (lm - lmu[0]) / d_mu
+            i0 = min(int(fi), n_mu - 2)
+            di = fi - i0
+            out[r, g] = (
+                (1 - di) * (1 - dj) * tab[i0, j0]
+                + di * (1 - dj) * tab[i0 + 1, j0]
+                + (1 - di) * dj * tab[i0, j0 + 1]
+                + di * dj * tab[i0 + 1, j0 + 1]
+            )
 
 
 @lru_cache(maxsize=1)
@@ -47,19 +73,16 @@ def _table() -> _ExpectedLog:
     return _ExpectedLog()
 
 
-def expected_lognorm(mu: np.ndarray, library: np.ndarray, *, target_sum: float, chunk: int = 4096) -> np.ndarray:
-    """``E[log1p(Y / library × target_sum)]`` for ``Y ~ Poisson(mu)`` (spots × genes; spots in chunks).
+def expected_lognorm(mu: np.ndarray, library: np.ndarray, *, target_sum: float) -> np.ndarray:
+    """``E[log1p(Y / library × target_sum)]`` for ``Y ~ Poisson(mu)`` (spots × genes).
 
     What a spot's measured, log-normalised value is expected to be at its depth: at low counts
     it depends on depth (detection does), so it is the scale to compare with a measured
-    log-normalised truth, not the depth-free ``X`` CCC uses.
+    log-normalised truth, not the depth-free ``X`` CCC uses. Tabulated once on a grid of
+    ``(mu, target_sum / library)`` and interpolated (compiled, spots in parallel).
     """
-    mu = np.asarray(mu, np.float64)
     c = float(target_sum) / np.maximum(np.asarray(library, np.float64), 1.0)
-    out = np.empty_like(mu)
-    for start in range(0, mu.shape[0], chunk):
-        out[start : start + chunk] = _table()(mu[start : start + chunk], c[start : start + chunk])
-    return out
+    return _table()(mu, c)
 
 
 def nb_logpmf(y: np.ndarray, mu: np.ndarray, theta: float | np.ndarray) -> np.ndarray:
@@ -107,9 +130,10 @@ class Dispersion:
         """Mean and size of the NB moment-matched to NB(mu r, theta) mixed over the log-normal r."""
         m1 = np.exp(self.log_r_mean + self.log_r_sd**2 / 2)
         m2 = np.exp(2 * self.log_r_mean + 2 * self.log_r_sd**2)
-        mean = mu * m1
-        var = mu * m1 + mu**2 * (m2 * (1 + 1 / self.theta) - m1**2)
-        return mean, np.clip(mean**2 / np.maximum(var - mean, 1e-12), 1e-3, 1e6)
+        mu = np.ascontiguousarray(mu, np.float64)
+        mean, size = np.empty_like(mu), np.empty_like(mu)
+        _nb_moments(mu.ravel(), m1, m2 * (1 + 1 / self.theta) - m1**2, mean.ravel(), size.ravel())
+        return mean, size
 
     def to_dict(self) -> dict[str, float]:
         """The three parameters."""
@@ -122,32 +146,68 @@ def nb_interval(
     """Central ``level`` interval and ``P(Y = 0)`` of NB(mean, size).
 
     Quantiles by walking the CDF with the pmf recursion ``P(y+1) = P(y) (y + size) / (y + 1) (1 - p)``
-    over the values not settled yet (exact); values not settled after ``max_steps`` counts (large
+    (exact; compiled, values in parallel); values not settled after ``max_steps`` counts (large
     means) use the normal approximation with the NB mean and variance.
     """
     shape = np.shape(mean)
-    mean = np.asarray(mean, np.float64).ravel()
-    size = np.asarray(size, np.float64).ravel()
-    p = size / (size + np.maximum(mean, 1e-12))
+    mean = np.ascontiguousarray(mean, np.float64).ravel()
+    size = np.ascontiguousarray(size, np.float64).ravel()
     q_lo, q_hi = (1 - level) / 2, 1 - (1 - level) / 2
-    p_zero = np.exp(size * np.log(p))
-    lo = np.where(p_zero >= q_lo, 0.0, np.nan)
-    hi = np.where(p_zero >= q_hi, 0.0, np.nan)
-    act = np.flatnonzero(np.isnan(hi))
-    pmf, cdf, sz, q = p_zero[act], p_zero[act].copy(), size[act], 1 - p[act]
-    y = 0
-    while act.size and y < max_steps:
-        pmf = pmf * (y + sz) / (y + 1) * q
-        y += 1
-        cdf = cdf + pmf
-        lo[act[np.isnan(lo[act]) & (cdf >= q_lo)]] = y
-        done = cdf >= q_hi
-        hi[act[done]] = y
-        keep = ~done
-        act, pmf, cdf, sz, q = act[keep], pmf[keep], cdf[keep], sz[keep], q[keep]
-    for arr, qq in ((lo, q_lo), (hi, q_hi)):
-        bad = np.isnan(arr)
-        if bad.any():
-            sd = np.sqrt(mean[bad] + mean[bad] ** 2 / size[bad])
-            arr[bad] = np.maximum(np.round(mean[bad] + stats.norm.ppf(qq) * sd), 0.0)
+    lo, hi, p_zero = (np.empty(mean.size, np.float64) for _ in range(3))
+    _nb_walk(mean, size, q_lo, q_hi, int(max_steps), float(stats.norm.ppf(q_lo)), float(stats.norm.ppf(q_hi)),
+             lo, hi, p_zero)  # fmt: skip
     return lo.reshape(shape), hi.reshape(shape), p_zero.reshape(shape)
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _nb_walk(
+    mean: np.ndarray,
+    size: np.ndarray,
+    q_lo: float,
+    q_hi: float,
+    max_steps: int,
+    z_lo: float,
+    z_hi: float,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    p_zero: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """:func:`nb_interval` value by value (see there)."""
+    for i in numba.prange(mean.size):
+        m, sz = mean[i], size[i]
+        p = sz / (sz + max(m, 1e-12))
+        pz = np.exp(sz * np.log(p))
+        p_zero[i] = pz
+        low = 0.0 if pz >= q_lo else np.nan
+        high = 0.0 if pz >= q_hi else np.nan
+        if np.isnan(high):
+            pmf, cdf, q = pz, pz, 1 - p
+            y = 0
+            while y < max_steps:
+                pmf = pmf * (y + sz) / (y + 1) * q
+                y += 1
+                cdf = cdf + pmf
+                if np.isnan(low) and cdf >= q_lo:
+                    low = float(y)
+                if cdf >= q_hi:
+                    high = float(y)
+                    break
+        if np.isnan(low) or np.isnan(high):
+            sd = np.sqrt(m + m**2 / sz)
+            if np.isnan(low):
+                low = max(np.rint(m + z_lo * sd), 0.0)
+            if np.isnan(high):
+                high = max(np.rint(m + z_hi * sd), 0.0)
+        lo[i], hi[i] = low, high
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _nb_moments(  # pragma: no cover - compiled
+    mu: np.ndarray, m1: float, excess: float, mean: np.ndarray, size: np.ndarray
+) -> None:
+    """:meth:`Dispersion.moments` value by value: ``mean = mu m1``, ``var = mean + mu² excess``, size clipped."""
+    for i in numba.prange(mu.size):
+        m = mu[i] * m1
+        var = mu[i] * m1 + mu[i] ** 2 * excess
+        mean[i] = m
+        size[i] = min(max(m**2 / max(var - m, 1e-12), 1e-3), 1e6)
