@@ -100,7 +100,7 @@ class CommSTConfig:
     interval: float = 0.9
     guard_p: float = 0.9
     chunk: int = 512
-    predict_chunk: int = 8192
+    predict_chunk: int = 2048
     search: Literal["auto", "exact", "clustered"] = "auto"
     n_probe: int = 4
     cluster_cells: int = 250

@@ -18,7 +18,8 @@ from ..tl._types import ImputationResult
 from ..tl.methods._common import check_genes
 from ._config import CommSTConfig
 from ._predictive import expected_lognorm, nb_interval
-from ._select import Baseline, fit_model, select_on_masked_genes
+from ._select import Baseline, FittedModel, Selection, fit_model, select_on_masked_genes
+from ._threads import compiled_phase
 from ._weights import lr_gene_weights
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,69 @@ def _knn_baseline(spatial: ad.AnnData, reference: ad.AnnData, input_genes: list[
         return res.counts
 
     return baseline
+
+
+def _select_and_fit(
+    spatial: ad.AnnData,
+    reference: ad.AnnData,
+    targets: list[str],
+    input_genes: list[str],
+    cfg: CommSTConfig,
+    seed: int,
+    gene_weights: np.ndarray | None,
+    quality_baseline: bool,
+    library: np.ndarray,
+    target_sum: float,
+) -> tuple[pd.Index, Selection, FittedModel, sp.csr_matrix, np.ndarray]:
+    """Masked rounds, then the model on all input genes.
+
+    Returns the cell types (codes are their positions), the selection, the fitted model, the
+    reference's target counts (float32 CSR, what predictions are applied to) and the spots' depth
+    over the input genes. The float64 copies of the counts live only here: they are freed before
+    the outputs are allocated (at 10^5 spots × 10^5 cells ≈ 0.5 GB).
+    """
+    sp_in = counts_matrix(spatial[:, input_genes]).astype(np.float64).tocsr()
+    ref_in = counts_matrix(reference[:, input_genes]).astype(np.float64).tocsr()
+    ref_t = counts_matrix(reference[:, targets]).astype(np.float64).tocsr()
+    codes, types = pd.factorize(reference.obs[Keys.obs.cell_type].astype(str).to_numpy())
+    depth = np.asarray(sp_in.sum(1)).ravel()
+
+    given = None if gene_weights is None else np.asarray(gene_weights, np.float64)
+    if given is not None and given.shape != (len(input_genes),):
+        raise ValueError(f"commst: gene_weights has shape {given.shape}, expected ({len(input_genes)},)")
+
+    def weights_of(visible: np.ndarray) -> np.ndarray | None:
+        """Likelihood weights of the visible input genes (mean 1), or None."""
+        w = lr_gene_weights(ref_in[:, visible], ref_t) if cfg.lr_weighting else np.ones(visible.size)
+        if given is not None:
+            w = w * given[visible]
+        return w / w.mean() if w.mean() > 0 else None
+
+    use_weights = cfg.lr_weighting or given is not None
+
+    baseline = _knn_baseline(spatial, reference, input_genes, seed) if quality_baseline else None
+    sel = select_on_masked_genes(
+        sp_in,
+        ref_in,
+        ref_t,
+        codes,
+        types.size,
+        library,
+        cfg,
+        seed=seed,
+        target_sum=target_sum,
+        gene_weights=weights_of if use_weights else None,
+        baseline=baseline,
+    )
+    logger.info("commst: settings (alpha, beta, k_within) chosen on masked genes: %s", sel.chosen)
+    rng = np.random.default_rng(seed + 7919)
+    weights = weights_of(np.arange(len(input_genes))) if use_weights else None
+    model = fit_model(
+        sp_in, ref_in, codes, types.size, cfg, sorted(set(sel.chosen.values())), rng=rng, seed=seed,
+        gene_weights=weights,
+    )  # fmt: skip
+    out = sp.csr_matrix(ref_t, dtype=np.float32)  # counts: exact in float32, half the bytes to read
+    return types, sel, model, out, depth
 
 
 def impute_commst(
@@ -97,66 +161,26 @@ def impute_commst(
     cfg = (config or CommSTConfig()).replace(**params) if params else (config or CommSTConfig())
     targets, input_genes = check_genes(spatial, reference, targets, input_genes, "commst")
     target_sum = target_sum_of(spatial)
-    sp_in = counts_matrix(spatial[:, input_genes]).astype(np.float64).tocsr()
-    ref_in = counts_matrix(reference[:, input_genes]).astype(np.float64).tocsr()
-    ref_t = counts_matrix(reference[:, targets]).astype(np.float64).tocsr()
-    codes, types = pd.factorize(reference.obs[Keys.obs.cell_type].astype(str).to_numpy())
     library = library_size(spatial).astype(np.float64)
-    depth = np.asarray(sp_in.sum(1)).ravel()
-
-    given = None if gene_weights is None else np.asarray(gene_weights, np.float64)
-    if given is not None and given.shape != (len(input_genes),):
-        raise ValueError(f"commst: gene_weights has shape {given.shape}, expected ({len(input_genes)},)")
-
-    def weights_of(visible: np.ndarray) -> np.ndarray | None:
-        """Likelihood weights of the visible input genes (mean 1), or None."""
-        w = lr_gene_weights(ref_in[:, visible], ref_t) if cfg.lr_weighting else np.ones(visible.size)
-        if given is not None:
-            w = w * given[visible]
-        return w / w.mean() if w.mean() > 0 else None
-
-    use_weights = cfg.lr_weighting or given is not None
-
-    baseline = _knn_baseline(spatial, reference, input_genes, seed) if quality_baseline else None
-    sel = select_on_masked_genes(
-        sp_in,
-        ref_in,
-        ref_t,
-        codes,
-        types.size,
-        library,
-        cfg,
-        seed=seed,
-        target_sum=target_sum,
-        gene_weights=weights_of if use_weights else None,
-        baseline=baseline,
+    types, sel, model, out, depth = _select_and_fit(
+        spatial, reference, targets, input_genes, cfg, seed, gene_weights, quality_baseline, library, target_sum
     )
     chosen = sel.chosen
-    logger.info("commst: settings (alpha, beta, k_within) chosen on masked genes: %s", chosen)
-    rng = np.random.default_rng(seed + 7919)
-    weights = weights_of(np.arange(len(input_genes))) if use_weights else None
-    model = fit_model(
-        sp_in, ref_in, codes, types.size, cfg, sorted(set(chosen.values())), rng=rng, seed=seed, gene_weights=weights
-    )
-    out = sp.csr_matrix(ref_t, dtype=np.float32)
-    S, n_t = sp_in.shape[0], ref_t.shape[1]
+    S, n_t = depth.size, out.shape[1]
     counts, e_log, sd, lo, hi, p_zero = (np.empty((S, n_t), np.float32) for _ in range(6))
     knn_type = np.empty(S, np.int64)
-    for spots in model.chunks():  # neighbours, weights and the predictive chunk by chunk (bounds memory)
-        w = model.weights(spots)
-        knn_type[spots] = w.knn_type
-        mu = np.asarray((w.blend(chosen["counts"]) @ out).toarray(), np.float64) * depth[spots, None]
-        mu_log = mu
-        if chosen["lognorm"] != chosen["counts"]:
-            mu_log = np.asarray((w.blend(chosen["lognorm"]) @ out).toarray(), np.float64) * depth[spots, None]
-        counts[spots] = mu
-        e_log[spots] = expected_lognorm(mu_log, library[spots], target_sum=target_sum)
-        mean, size = sel.dispersion.moments(mu)
-        sd[spots] = np.sqrt(mean + mean**2 / size)
-        for start in range(0, spots.size, cfg.chunk):
-            rows = spots[start : start + cfg.chunk]
-            sub = slice(start, start + cfg.chunk)
-            lo[rows], hi[rows], p_zero[rows] = nb_interval(mean[sub], size[sub], cfg.interval)
+    with compiled_phase():  # the compiled loops take the cores (BLAS on one thread)
+        for spots in model.chunks():  # neighbours, weights and the predictive chunk by chunk (bounds memory)
+            w = model.weights(spots)
+            knn_type[spots] = w.knn_type
+            shares = w.predict(list({chosen["counts"], chosen["lognorm"]}), out, cfg.chunk)
+            mu = shares[chosen["counts"]] * depth[spots, None]
+            mu_log = shares[chosen["lognorm"]] * depth[spots, None]
+            counts[spots] = mu
+            e_log[spots] = expected_lognorm(mu_log, library[spots], target_sum=target_sum)
+            mean, size = sel.dispersion.moments(mu)
+            sd[spots] = np.sqrt(mean + mean**2 / size)
+            lo[spots], hi[spots], p_zero[spots] = nb_interval(mean, size, cfg.interval)
     t_fit = time.perf_counter()
 
     # the label: the cell type with the largest SpaGE weight among the spot's nearest single cells
@@ -183,7 +207,7 @@ def impute_commst(
             "quality": quality.to_dict(orient="list"),
             "dispersion": sel.dispersion.to_dict(),
             "config": cfg.to_dict(),
-            "n_pv": model.space.n_pv,
+            "n_pv": model.n_pv,
             "search": model.index.method,
             "select_seconds": round(sel.seconds, 3),
             "fit_seconds": round(t_fit - t0 - sel.seconds, 3),

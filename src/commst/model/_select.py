@@ -27,7 +27,9 @@ from ._config import CommSTConfig, Setting
 from ._mixture import MatchedCells, MixtureWeights, mixture_weights
 from ._predictive import Dispersion, expected_lognorm
 from ._search import NeighbourIndex
-from ._space import MatchingSpace, matching_space
+from ._space import matching_space
+from ._sparse import dense_product
+from ._threads import compiled_phase
 
 logger = logging.getLogger(__name__)
 
@@ -64,16 +66,36 @@ class SpotWeights:
         mix = self.mixture[k].cells(alpha)
         return mix if beta >= 1 else (beta * mix + (1 - beta) * self.knn).tocsr()
 
+    def predict(self, settings: list[Setting], counts: sp.csr_matrix, chunk: int) -> dict[Setting, np.ndarray]:
+        """Setting → spots × genes ``blend(setting) @ counts`` (float64), the products shared by the settings.
+
+        Each component's product is formed once (the mixture's groups pooled once for all its
+        alphas, :meth:`MixtureWeights.shares`) and the settings blend the results.
+        """
+        ks = {int(k) for _, b, k in settings if b > 0}
+        mix = {(a, k): share for k in ks for a, share in self.mixture[k].shares(counts, chunk).items()}
+        knn = dense_product(self.knn, counts) if any(b < 1 for _, b, _ in settings) else None
+        out = {}
+        for alpha, beta, k in settings:
+            if beta <= 0:
+                out[(alpha, beta, k)] = knn
+            elif beta >= 1:
+                out[(alpha, beta, k)] = mix[(alpha, int(k))]
+            else:
+                out[(alpha, beta, k)] = beta * mix[(alpha, int(k))] + (1 - beta) * knn
+        return out
+
 
 @dataclass
 class FittedModel:
-    """The model on one set of input genes: matching space, neighbour index and priors.
+    """The model on one set of input genes: the spots' matching-space coordinates, neighbour index and priors.
 
     :meth:`weights` then gives any spots' component weights, chunk by chunk, so predicting
     all spots never holds more than a chunk's neighbours and profiles.
     """
 
-    space: MatchingSpace
+    spots: np.ndarray  # the matching space's spots (the cells' coordinates live in the index)
+    n_pv: int
     index: NeighbourIndex
     y: sp.csr_matrix
     ref_in: sp.csr_matrix
@@ -87,8 +109,12 @@ class FittedModel:
 
     def weights(self, spots: np.ndarray) -> SpotWeights:
         """Component weights of ``spots`` (indices into the fitted spots)."""
+        with compiled_phase():
+            return self._weights(spots)
+
+    def _weights(self, spots: np.ndarray) -> SpotWeights:
         cfg, T = self.cfg, self.n_types
-        nb = self.index.query(self.space.spots[spots])
+        nb = self.index.query(self.spots[spots])
         dist, idx = nb.nearest(cfg.k_knn)
         w = neighbour_weights(dist)
         n = idx.shape[0]
@@ -97,7 +123,7 @@ class FittedModel:
             ((w / np.maximum(self.depth[idx], 1e-12)).ravel(), (rows, idx.ravel())), shape=(n, self.depth.size)
         )
         votes = np.bincount(rows * T + self.codes[idx].ravel(), weights=w.ravel(), minlength=n * T)
-        y = self.y[spots].toarray()
+        y = self.y[spots].toarray().astype(np.float64)
         mixture = {}
         for k, alphas in self.need.items():
             matched = MatchedCells(nb, self.codes, T, k, cfg.neighbourhood, cfg.k_global, cfg.max_type_share)
@@ -146,18 +172,20 @@ def fit_model(
     )  # fmt: skip
     depth = np.asarray(ref_in.sum(1)).ravel().astype(np.float64)
     ref32 = sp.csr_matrix(ref_in, dtype=np.float32)
-    model = FittedModel(space, index, sp_in.tocsr(), ref32, depth, codes, n_types, cfg, need, {}, gene_weights)
+    y32 = sp.csr_matrix(sp_in, dtype=np.float32)  # counts: exact in float32, kept for every chunk's EM
+    model = FittedModel(space.spots, space.n_pv, index, y32, ref32, depth, codes, n_types, cfg, need, {}, gene_weights)
     S = sp_in.shape[0]
     for k, alphas in need.items():
         model.priors[k] = None
         if any(a > 0 for a in alphas):
             pilot = np.sort(rng.choice(S, min(S, prior_spots), replace=False))
-            nb = index.query(space.spots[pilot])
-            matched = MatchedCells(nb, codes, n_types, k, cfg.neighbourhood, cfg.k_global, cfg.max_type_share)
-            ml, _ = mixture_weights(
-                matched, sp_in[pilot].toarray(), ref32, depth, alphas=[0.0], n_iter=cfg.n_iter, n_iter_map=0,
-                chunk=cfg.chunk, gene_weights=gene_weights,
-            )  # fmt: skip
+            with compiled_phase():
+                nb = index.query(space.spots[pilot])
+                matched = MatchedCells(nb, codes, n_types, k, cfg.neighbourhood, cfg.k_global, cfg.max_type_share)
+                ml, _ = mixture_weights(
+                    matched, sp_in[pilot].toarray(), ref32, depth, alphas=[0.0], n_iter=cfg.n_iter, n_iter_map=0,
+                    chunk=cfg.chunk, gene_weights=gene_weights,
+                )  # fmt: skip
             prior = ml.mean(0)
             model.priors[k] = prior / max(prior.sum(), 1e-12)
     return model
@@ -211,13 +239,14 @@ def components(
     out = sp.csr_matrix(ref_out, dtype=np.float32)
     parts = [model.weights(spots) for spots in model.chunks()]
     mixture: dict[tuple[float, int], list[np.ndarray]] = {}
-    for p in parts:  # the groups' output profiles pooled once for all alphas
-        for k, mix in p.mixture.items():
-            for a, share in mix.shares(out, cfg.chunk).items():
-                mixture.setdefault((a, k), []).append(share)
-    knn = np.vstack([np.asarray((p.knn @ out).toarray(), np.float64) for p in parts])
+    with compiled_phase():
+        for p in parts:  # the groups' output profiles pooled once for all alphas
+            for k, mix in p.mixture.items():
+                for a, share in mix.shares(out, cfg.chunk).items():
+                    mixture.setdefault((a, k), []).append(share)
+        knn = np.vstack([dense_product(p.knn, out) for p in parts])
     knn_type = np.concatenate([p.knn_type for p in parts])
-    return Components({key: np.vstack(v) for key, v in mixture.items()}, knn, knn_type, model.space.n_pv)
+    return Components({key: np.vstack(v) for key, v in mixture.items()}, knn, knn_type, model.n_pv)
 
 
 @dataclass
