@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import normalize
 
 from ..._constants import Keys
 from ..._utils import zscore
@@ -100,7 +101,11 @@ def impute_knn(
     targets = list(targets)
     k = int(min(k, reference.n_obs))
     sp_emb, ref_emb = shared_embedding(spatial, reference, input_genes, n_pcs=n_pcs, seed=seed)
-    nn = NearestNeighbors(n_neighbors=k, metric=metric).fit(ref_emb)
+    if metric == "cosine":  # the same neighbours as Euclidean ones of unit vectors: scikit-learn's fast path
+        nn = NearestNeighbors(n_neighbors=k, metric="euclidean", algorithm="brute").fit(normalize(ref_emb))
+        sp_emb = normalize(sp_emb)
+    else:
+        nn = NearestNeighbors(n_neighbors=k, metric=metric).fit(ref_emb)
     _, idx = nn.kneighbors(sp_emb)
 
     ref_input_totals = np.asarray(counts_matrix(reference[:, list(input_genes)]).sum(1)).ravel()
