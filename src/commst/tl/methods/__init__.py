@@ -30,14 +30,14 @@ from ._meta import DeviceParam, MemoryModel, MethodMeta, import_target
 #: spot chunks (knn.CHUNK_SPOTS), so 40 bytes, measured before chunking, now over-estimates
 #: (conservative; not re-measured); 0.5 GiB of interpreter and libraries (measured ≈ 0.33 GB).
 KNN_MEMORY = MemoryModel(base_mib=512, csr_copies=2, input_bytes=32, target_bytes=40)
-#: commst (numpy + a numba EM kernel, no torch): the dense log-profiles of spots and cells over
+#: commst (numpy + numba kernels, no torch): the dense log-profiles of spots and cells over
 #: the input genes and their z-scores while the matching space is built (float64, ≈ 32 bytes per
 #: observation × input gene); per spot × LR target only the outputs (counts, expected log, SD,
 #: interval, P(0): float32, and the guard), ≈ 25 bytes, rounded up to 32 for the chunk
 #: temporaries — neighbours, weights and predictions run in ``predict_chunk`` spots at a time and
-#: no spots × targets float64 array exists (issue 15). Measured: 5.05 GB peak at 10⁵ spots × 10⁵
-#: cells, 839 LR targets, 516 inputs (formula 7.6 GB: conservative; the peak is the masked rounds'
-#: knn quality baseline, not the outputs).
+#: no spots × targets float64 array exists (issue 15). Measured: 4050 MiB peak at 10⁵
+#: spots × 10⁵ cells, 839 LR targets, 516 inputs, of which 1.9 GiB the outputs and 0.8 GiB the
+#: loaded pair (formula 7.6 GB: conservative).
 COMMST_MEMORY = MemoryModel(base_mib=512, csr_copies=3, input_bytes=32, target_bytes=32)
 #: Methods without coefficients of their own are estimated like knn (not measured for them).
 BORROWED_MEMORY = MemoryModel(base_mib=512, csr_copies=2, input_bytes=32, target_bytes=40, measured=False)
