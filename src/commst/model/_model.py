@@ -173,9 +173,9 @@ def impute_commst(
         for spots in model.chunks():  # neighbours, weights and the predictive chunk by chunk (bounds memory)
             w = model.weights(spots)
             knn_type[spots] = w.knn_type
-            shares = w.predict(list({chosen["counts"], chosen["lognorm"]}), out, cfg.chunk)
-            mu = shares[chosen["counts"]] * depth[spots, None]
-            mu_log = shares[chosen["lognorm"]] * depth[spots, None]
+            comp = w.components(out, cfg.chunk, model.n_pv, knn=any(b < 1 for _, b, _ in chosen.values()))
+            mu = comp.share(chosen["counts"]) * depth[spots, None]
+            mu_log = comp.share(chosen["lognorm"]) * depth[spots, None]
             counts[spots] = mu
             e_log[spots] = expected_lognorm(mu_log, library[spots], target_sum=target_sum)
             mean, size = sel.dispersion.moments(mu)

@@ -58,32 +58,16 @@ class SpotWeights:
     knn: sp.csr_matrix
     knn_type: np.ndarray
 
-    def blend(self, setting: Setting) -> sp.csr_matrix:
-        """Weights of ``(alpha, beta, k_within)``: ``beta × mixture + (1 − beta) × knn``."""
-        alpha, beta, k = setting
-        if beta <= 0:
-            return self.knn
-        mix = self.mixture[k].cells(alpha)
-        return mix if beta >= 1 else (beta * mix + (1 - beta) * self.knn).tocsr()
+    def components(self, counts: sp.csr_matrix, chunk: int, n_pv: int, *, knn: bool = True) -> Components:
+        """Each component's shares of ``counts``' genes for these spots (``weights @ counts``, float64).
 
-    def predict(self, settings: list[Setting], counts: sp.csr_matrix, chunk: int) -> dict[Setting, np.ndarray]:
-        """Setting → spots × genes ``blend(setting) @ counts`` (float64), the products shared by the settings.
-
-        Each component's product is formed once (the mixture's groups pooled once for all its
-        alphas, :meth:`MixtureWeights.shares`) and the settings blend the results.
+        The mixture's groups are pooled once for all its alphas (:meth:`MixtureWeights.shares`);
+        ``knn=False`` skips the PV-kNN product (``Components.knn`` is then None: no setting with
+        ``beta < 1`` can be read).
         """
-        ks = {int(k) for _, b, k in settings if b > 0}
-        mix = {(a, k): share for k in ks for a, share in self.mixture[k].shares(counts, chunk).items()}
-        knn = dense_product(self.knn, counts) if any(b < 1 for _, b, _ in settings) else None
-        out = {}
-        for alpha, beta, k in settings:
-            if beta <= 0:
-                out[(alpha, beta, k)] = knn
-            elif beta >= 1:
-                out[(alpha, beta, k)] = mix[(alpha, int(k))]
-            else:
-                out[(alpha, beta, k)] = beta * mix[(alpha, int(k))] + (1 - beta) * knn
-        return out
+        mixture = {(a, k): share for k, mix in self.mixture.items() for a, share in mix.shares(counts, chunk).items()}
+        knn_shares = dense_product(self.knn, counts) if knn else None
+        return Components(mixture, knn_shares, self.knn_type, n_pv)
 
 
 @dataclass
@@ -200,7 +184,7 @@ class Components:
     mixture
         ``(alpha, k_within)`` → spots × genes shares of the matched single-cell mixture.
     knn
-        Spots × genes shares of the global PV-kNN mean.
+        Spots × genes shares of the global PV-kNN mean (None where no setting needs it).
     knn_type
         Each spot's type code with the largest summed kNN weight.
     n_pv
@@ -208,7 +192,7 @@ class Components:
     """
 
     mixture: dict[tuple[float, int], np.ndarray]
-    knn: np.ndarray
+    knn: np.ndarray | None
     knn_type: np.ndarray
     n_pv: int
 
@@ -238,15 +222,14 @@ def components(
     model = fit_model(sp_in, ref_in, codes, n_types, cfg, settings, rng=rng, seed=seed, gene_weights=gene_weights)
     out = sp.csr_matrix(ref_out, dtype=np.float32)
     parts = [model.weights(spots) for spots in model.chunks()]
-    mixture: dict[tuple[float, int], list[np.ndarray]] = {}
     with compiled_phase():
-        for p in parts:  # the groups' output profiles pooled once for all alphas
-            for k, mix in p.mixture.items():
-                for a, share in mix.shares(out, cfg.chunk).items():
-                    mixture.setdefault((a, k), []).append(share)
-        knn = np.vstack([dense_product(p.knn, out) for p in parts])
-    knn_type = np.concatenate([p.knn_type for p in parts])
-    return Components({key: np.vstack(v) for key, v in mixture.items()}, knn, knn_type, model.n_pv)
+        comps = [p.components(out, cfg.chunk, model.n_pv) for p in parts]
+    return Components(
+        {key: np.vstack([c.mixture[key] for c in comps]) for key in comps[0].mixture},
+        np.vstack([c.knn for c in comps]),
+        np.concatenate([c.knn_type for c in comps]),
+        model.n_pv,
+    )
 
 
 @dataclass
